@@ -1,0 +1,12 @@
+"""skalexnet: AlexNet as scikit-learn estimators, on Keras 3 and any of its backends."""
+
+from ._backend import select_backend
+
+select_backend()
+
+__version__ = "0.1.0"
+
+from ._network import build_alexnet, min_image_size  # noqa: E402
+from .classifier import AlexNetClassifier  # noqa: E402
+
+__all__ = ["AlexNetClassifier", "__version__", "build_alexnet", "min_image_size"]

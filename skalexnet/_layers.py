@@ -1,0 +1,137 @@
+"""AlexNet's non-standard layers, written with ``keras.ops`` so that they run on every backend."""
+
+import keras
+import numpy as np
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="skalexnet")
+class ImagePreprocessing(keras.layers.Layer):
+    """Turn RGB pixels in [0, 255] into the network's input scale, inside the model.
+
+    Computes ``(x[..., order] - mean) / std`` per channel. The study's layer (Theano only) was
+    ``(x - IMAGENET_RGB_MEAN) / 255``; Caffe weights want BGR minus the Caffe mean, torchvision
+    weights want ``(x / 255 - mean) / std``: all three are this layer with other numbers.
+
+    Parameters
+    ----------
+    mean : sequence of 3 floats
+        Subtracted per channel, after the channel reordering, on the [0, 255] scale.
+    std : sequence of 3 floats
+        Divisor per channel, on the [0, 255] scale.
+    reverse_channels : bool, default=False
+        Feed the network BGR (Caffe weights) instead of RGB.
+    """
+
+    def __init__(self, mean, std, reverse_channels=False, **kwargs):
+        super().__init__(**kwargs)
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
+        self.reverse_channels = bool(reverse_channels)
+
+    def call(self, inputs):
+        x = ops.cast(inputs, self.compute_dtype)
+        if self.reverse_channels:
+            x = ops.flip(x, axis=-1)
+        mean = ops.convert_to_tensor(self.mean, dtype=self.compute_dtype)
+        std = ops.convert_to_tensor(self.std, dtype=self.compute_dtype)
+        return (x - mean) / std
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(mean=self.mean, std=self.std, reverse_channels=self.reverse_channels)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="skalexnet")
+class LocalResponseNormalization(keras.layers.Layer):
+    """Cross-channel local response normalisation (Krizhevsky et al. 2012), channels last.
+
+    ``y = x / (k + a * sum(x_j ** 2 over the `size` channels around x)) ** beta`` where
+    ``a = alpha / size`` if ``alpha_over_size`` (Caffe, ONNX, PyTorch) else ``alpha`` (the paper and
+    the convnets-keras port the study used). The window spans ``size // 2`` channels below and
+    ``(size - 1) // 2`` above, clipped at the edges, as Caffe and ONNX define it.
+
+    Parameters
+    ----------
+    size : int, default=5
+        Number of channels in the window.
+    alpha, beta, k : float
+        The formula's constants; the defaults are the paper's.
+    alpha_over_size : bool, default=False
+        Divide ``alpha`` by ``size`` (Caffe's convention).
+    """
+
+    def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0, alpha_over_size=False, **kwargs):
+        super().__init__(**kwargs)
+        self.size = int(size)
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.k = float(k)
+        self.alpha_over_size = bool(alpha_over_size)
+
+    def build(self, input_shape):
+        # The windowed channel sum as one matmul with a banded 0/1 matrix: one fast kernel on every
+        # backend, where shifted slices or average pooling over channels cost several.
+        channels = int(input_shape[-1])
+        offset = np.arange(channels)[None, :] - np.arange(channels)[:, None]
+        self._band = ((offset >= -(self.size // 2)) & (offset <= (self.size - 1) // 2)).astype(
+            "float32"
+        )
+
+    def call(self, inputs):
+        scale = self.alpha / self.size if self.alpha_over_size else self.alpha
+        band = ops.convert_to_tensor(self._band, dtype=inputs.dtype)
+        square_sum = ops.matmul(ops.square(inputs), band)
+        return inputs / ops.power(self.k + scale * square_sum, self.beta)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            size=self.size,
+            alpha=self.alpha,
+            beta=self.beta,
+            k=self.k,
+            alpha_over_size=self.alpha_over_size,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="skalexnet")
+class GroupedConv2D(keras.layers.Conv2D):
+    """``Conv2D(groups=g)`` that computes each group as its own convolution where that is faster.
+
+    The kernel is the one ``Conv2D(groups=g)`` holds, ``(kh, kw, in / g, out)``, so weights move
+    between the two unchanged. The torch backend runs grouped convolutions natively; TensorFlow and
+    JAX on CPU run ``groups=2`` several times slower than two convolutions on the channel halves.
+    """
+
+    # Backends whose own grouped convolution beat split + concatenate in benchmarks/.
+    NATIVE_GROUPS_BACKENDS = ("torch",)
+
+    def convolution_op(self, inputs, kernel):
+        if self.groups == 1 or keras.backend.backend() in self.NATIVE_GROUPS_BACKENDS:
+            return super().convolution_op(inputs, kernel)
+        return self._split_convolution(inputs, kernel)
+
+    def _split_convolution(self, inputs, kernel):
+        input_groups = ops.split(inputs, self.groups, axis=-1)
+        kernel_groups = ops.split(kernel, self.groups, axis=-1)
+        outputs = [
+            ops.conv(
+                x,
+                w,
+                strides=self.strides,
+                padding=self.padding,
+                dilation_rate=self.dilation_rate,
+                data_format=self.data_format,
+            )
+            for x, w in zip(input_groups, kernel_groups)
+        ]
+        return ops.concatenate(outputs, axis=-1)

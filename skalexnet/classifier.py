@@ -1,0 +1,306 @@
+"""AlexNetClassifier: AlexNet trained from scratch behind scikit-learn's classifier API."""
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+from ._base import AlexNetBase, TrainingRound, seeded
+from ._network import build_alexnet
+
+
+class AlexNetClassifier(ClassifierMixin, AlexNetBase):
+    """AlexNet trained from scratch, as a scikit-learn classifier.
+
+    The defaults are the 2017 study's first task: SGD with learning rate 0.01, momentum 0.9,
+    Nesterov, Keras 1's 1e-6 decay, batches of 16, 80 epochs, shear/zoom/flip augmentation, the
+    'original' AlexNet at 227x227 with the ImageNet mean subtracted inside the model.
+
+    Parameters
+    ----------
+    arch : {'original', 'caffe', 'torchvision'}, default='original'
+        The AlexNet variant (see :func:`skalexnet.build_alexnet`).
+    image_size : int, default=227
+        Images are resized to ``image_size x image_size``; at least 67 for 'original'.
+    epochs : int, default=80
+        Passes over the training data.
+    batch_size : int, default=16
+        Images per gradient step.
+    learning_rate : float, default=0.01
+        SGD's initial learning rate.
+    momentum : float, default=0.9
+        SGD momentum.
+    nesterov : bool, default=True
+        Nesterov momentum.
+    decay : float, default=1e-6
+        Keras 1's decay: the learning rate at step t is ``learning_rate / (1 + decay * t)``.
+    loss : {'categorical_crossentropy', 'mse'}, default='categorical_crossentropy'
+        Training loss on one-hot targets; 'mse' is what the study used.
+    augment : {'study', None} or dict, default='study'
+        Training-time augmentation: 'study' is Keras 1's ``ImageDataGenerator(shear_range=0.2,
+        zoom_range=0.2, horizontal_flip=True)``; a dict sets ``shear`` (radians), ``zoom`` and
+        ``horizontal_flip``; None turns it off. Never applied when predicting.
+    class_weight : dict, 'balanced' or None, default=None
+        Weights per class, multiplied into ``sample_weight``.
+    warm_start : bool, default=False
+        When True, ``fit`` continues from the fitted network instead of starting afresh.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, dropout, shuffling and augmentation. The same seed on the
+        same backend and data gives the same predictions.
+    verbose : int, default=0
+        0 is silent, 1 shows Keras's progress bar, 2 one line per epoch.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The labels seen in ``fit``, in the order of ``predict_proba``'s columns.
+    model_ : keras.Model
+        The trained network; its layers are named as in Caffe (conv1 ... fc8).
+    history_ : dict of list
+        Per-epoch ``loss`` and ``accuracy`` on the training data, and ``val_loss`` and
+        ``val_accuracy`` when ``validation_data`` is given.
+    n_epochs_ : int
+        Epochs trained so far.
+    n_features_in_ : int
+        Number of columns of X when X was a 2-D array.
+
+    See Also
+    --------
+    AlexNetFineTuner : Layer-wise fine-tuning of pretrained weights.
+    AlexNetFeatureExtractor : AlexNet activations as features for other estimators.
+
+    Notes
+    -----
+    X is one of: an array of RGB images (n, height, width, 3) with pixel values in [0, 255];
+    grayscale images (n, height, width) or (n, height, width, 1), repeated to three channels; a 2-D
+    array whose rows are flattened images (a row of s*s values is an s x s grayscale image, of 3*s*s
+    values an s x s RGB image in channels-last order, any other width a one-pixel-high grayscale
+    image); or a sequence of image file paths. Images of another size are resized.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skalexnet import AlexNetClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = AlexNetClassifier(image_size=67, epochs=1, batch_size=64, random_state=0)
+    >>> clf.fit(X[:200] * 16, y[:200]).predict(X[:3]).shape
+    (3,)
+    """
+
+    def __init__(
+        self,
+        *,
+        arch="original",
+        image_size=227,
+        epochs=80,
+        batch_size=16,
+        learning_rate=0.01,
+        momentum=0.9,
+        nesterov=True,
+        decay=1e-6,
+        loss="categorical_crossentropy",
+        augment="study",
+        class_weight=None,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+    ):
+        self.arch = arch
+        self.image_size = image_size
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.decay = decay
+        self.loss = loss
+        self.augment = augment
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- what this estimator builds and how it trains -----------------------------------------
+
+    def _build_model(self, n_classes):
+        return build_alexnet(self.arch, n_classes=n_classes, image_size=self.image_size)
+
+    def _training_rounds(self):
+        return [TrainingRound(None, self.epochs, self.learning_rate)]
+
+    # -- fitting -----------------------------------------------------------------------------
+
+    def fit(self, X, y, sample_weight=None, validation_data=None):
+        """Train the network on images X with labels y.
+
+        Parameters
+        ----------
+        X : array-like of images or sequence of image file paths
+            See the class Notes for the accepted layouts.
+        y : array-like of shape (n_samples,)
+            Class labels of any type scikit-learn accepts (ints, strings ...).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-image weights of the loss.
+        validation_data : tuple (X_val, y_val), default=None
+            Evaluated after every epoch into ``history_['val_loss']`` and
+            ``history_['val_accuracy']``; never trained on.
+
+        Returns
+        -------
+        self : AlexNetClassifier
+            The fitted estimator.
+        """
+        self._validate_params()
+        images, y = self._validate_X(X, y, reset=True)
+        y = self._check_y(y)
+        if not (self.warm_start and hasattr(self, "model_")):
+            self._initialize(np.unique(y))
+        train = self._training_batches(images, y, sample_weight)
+        validation = self._validation_batches(validation_data)
+        for index, training_round in enumerate(self._training_rounds()):
+            self._run_round(train, validation, training_round, index)
+        return self
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train for one more epoch on X, y.
+
+        Parameters
+        ----------
+        X : array-like of images or sequence of image file paths
+            See the class Notes.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        classes : array-like of shape (n_classes,), default=None
+            All the labels that will ever be seen; required on the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-image weights of the loss.
+
+        Returns
+        -------
+        self : AlexNetClassifier
+            The estimator, trained one epoch further.
+        """
+        first_call = not hasattr(self, "model_")
+        if first_call:
+            self._validate_params()
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+        images, y = self._validate_X(X, y, reset=first_call)
+        y = self._check_y(y)
+        if first_call:
+            self._initialize(np.unique(column_or_1d(classes)))
+        train = self._training_batches(images, y, sample_weight)
+        last_round = self._training_rounds()[-1]
+        one_epoch = type(last_round)(last_round.first_trainable, 1, last_round.learning_rate)
+        self._run_round(train, None, one_epoch, len(self._training_rounds()) - 1)
+        return self
+
+    def _check_y(self, y):
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        return y
+
+    def _initialize(self, classes):
+        if len(classes) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 classes; y holds only {classes.tolist()}."
+            )
+        self.classes_ = classes
+        self._seed_ = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        with seeded(self._seed_):
+            self.model_ = self._build_model(len(classes))
+        self.history_ = {}
+        self.n_epochs_ = 0
+
+    def _encode(self, y, what="y"):
+        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        if unknown.size:
+            raise ValueError(
+                f"{what} holds labels not seen in fit: {unknown.tolist()[:10]}; "
+                f"known: {self.classes_.tolist()[:10]}."
+            )
+        return np.eye(len(self.classes_), dtype=np.float32)[np.searchsorted(self.classes_, y)]
+
+    def _training_batches(self, images, y, sample_weight):
+        weights = None
+        if sample_weight is not None:
+            weights = np.asarray(sample_weight, dtype=np.float32).reshape(-1)
+            if len(weights) != len(y) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
+                raise ValueError(
+                    f"sample_weight must hold {len(y)} finite, non-negative numbers; got shape "
+                    f"{np.shape(sample_weight)}."
+                )
+        if self.class_weight is not None:
+            class_weights = compute_sample_weight(self.class_weight, y).astype(np.float32)
+            weights = class_weights if weights is None else weights * class_weights
+        return self._batches(
+            images, self._encode(y), weights, training=True, epoch=getattr(self, "n_epochs_", 0)
+        )
+
+    def _validation_batches(self, validation_data):
+        if validation_data is None:
+            return None
+        if not (isinstance(validation_data, tuple) and len(validation_data) == 2):
+            raise ValueError("validation_data must be a tuple (X_val, y_val).")
+        X_val, y_val = validation_data
+        images, y_val = self._validate_X(X_val, y_val, reset=False)
+        return self._batches(images, self._encode(self._check_y(y_val), "y_val"))
+
+    # -- prediction --------------------------------------------------------------------------
+
+    def predict_proba(self, X):
+        """Class probabilities of images X.
+
+        Parameters
+        ----------
+        X : array-like of images or sequence of image file paths
+            See the class Notes.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes), float32
+            Rows sum to 1; columns follow ``classes_``.
+        """
+        check_is_fitted(self)
+        return self._predict_batches(self.model_, X)
+
+    def predict(self, X):
+        """Most probable class of each image.
+
+        Parameters
+        ----------
+        X : array-like of images or sequence of image file paths
+            See the class Notes.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def decision_function(self, X):
+        """Log-probabilities of each class; for two classes, the log-odds of ``classes_[1]``.
+
+        Parameters
+        ----------
+        X : array-like of images or sequence of image file paths
+            See the class Notes.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Larger means more likely.
+        """
+        log_proba = np.log(np.clip(self.predict_proba(X), np.finfo(np.float32).tiny, None))
+        if len(self.classes_) == 2:
+            return log_proba[:, 1] - log_proba[:, 0]
+        return log_proba
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.classifier_tags.poor_score = True  # a few epochs on tabular strips cannot score well
+        return tags
