@@ -45,13 +45,13 @@ def set_trainable_from(model: keras.Model, first_trainable: str | None) -> list[
 @contextlib.contextmanager
 def seeded(seed: int):
     """Seed Python, NumPy and the Keras backend, then give Python's and NumPy's states back."""
-    python_state, numpy_state = random.getstate(), np.random.get_state()
+    python_state, numpy_state = random.getstate(), np.random.get_state()  # noqa: NPY002
     keras.utils.set_random_seed(seed)
     try:
         yield
     finally:
         random.setstate(python_state)
-        np.random.set_state(numpy_state)
+        np.random.set_state(numpy_state)  # noqa: NPY002
 
 
 def _check_param(estimator, name, kind, minimum=None, include_minimum=True, choices=None):

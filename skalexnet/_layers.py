@@ -132,6 +132,6 @@ class GroupedConv2D(keras.layers.Conv2D):
                 dilation_rate=self.dilation_rate,
                 data_format=self.data_format,
             )
-            for x, w in zip(input_groups, kernel_groups)
+            for x, w in zip(input_groups, kernel_groups, strict=True)
         ]
         return ops.concatenate(outputs, axis=-1)
