@@ -52,8 +52,8 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     ``y = x / (k + a * sum(x_j ** 2 over the `size` channels around x)) ** beta`` where
     ``a = alpha / size`` if ``alpha_over_size`` (Caffe, ONNX, PyTorch) else ``alpha`` (the paper and
-    the convnets-keras port the study used). The window spans ``size // 2`` channels below and
-    ``(size - 1) // 2`` above, clipped at the edges, as Caffe and ONNX define it.
+    the convnets-keras port the study used). The window spans ``(size - 1) // 2`` channels below
+    and ``size // 2`` above, clipped at the edges, as Caffe and ONNX define it.
 
     Parameters
     ----------
@@ -78,9 +78,9 @@ class LocalResponseNormalization(keras.layers.Layer):
         # backend, where shifted slices or average pooling over channels cost several.
         channels = int(input_shape[-1])
         offset = np.arange(channels)[None, :] - np.arange(channels)[:, None]
-        self._band = ((offset >= -(self.size // 2)) & (offset <= (self.size - 1) // 2)).astype(
-            "float32"
-        )
+        # offset = output channel c - input channel i; the window is i in [c - (n-1)//2, c + n//2]
+        within = (offset >= -(self.size // 2)) & (offset <= (self.size - 1) // 2)
+        self._band = within.astype("float32")
 
     def call(self, inputs):
         scale = self.alpha / self.size if self.alpha_over_size else self.alpha

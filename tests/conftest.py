@@ -1,0 +1,3 @@
+"""Import skalexnet before any test imports Keras, so that Keras gets an installed backend."""
+
+import skalexnet  # noqa: F401

@@ -1,0 +1,91 @@
+"""The custom layers against independent NumPy implementations of their formulas."""
+
+import keras
+import numpy as np
+import pytest
+
+from skalexnet._layers import GroupedConv2D, ImagePreprocessing, LocalResponseNormalization
+
+
+def lrn_reference(x, size, alpha, beta, k, alpha_over_size):
+    """ONNX's LRN written out channel by channel: c - floor((n-1)/2) .. c + ceil((n-1)/2)."""
+    channels = x.shape[-1]
+    out = np.empty_like(x)
+    a = alpha / size if alpha_over_size else alpha
+    for c in range(channels):
+        lo, hi = max(0, c - (size - 1) // 2), min(channels, c + size // 2 + 1)
+        square_sum = (x[..., lo:hi] ** 2).sum(axis=-1)
+        out[..., c] = x[..., c] / (k + a * square_sum) ** beta
+    return out
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0, "alpha_over_size": False},  # the paper
+        {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 1.0, "alpha_over_size": True},  # Caffe
+        {"size": 4, "alpha": 1e-3, "beta": 0.5, "k": 1.0, "alpha_over_size": True},  # even size
+    ],
+)
+def test_lrn_matches_the_formula(settings):
+    # Activations of ~100 make the denominator far from 1, so every convention is distinguishable.
+    x = np.random.default_rng(0).uniform(0, 150, (2, 5, 5, 12)).astype("float32")
+    got = keras.ops.convert_to_numpy(LocalResponseNormalization(**settings)(x))
+    np.testing.assert_allclose(got, lrn_reference(x.astype("float64"), **settings), rtol=1e-5)
+
+
+def test_lrn_conventions_differ_on_realistic_activations():
+    x = np.random.default_rng(1).uniform(0, 150, (1, 3, 3, 8)).astype("float32")
+    paper = LocalResponseNormalization(k=2.0, alpha_over_size=False)(x)
+    caffe = LocalResponseNormalization(k=1.0, alpha_over_size=True)(x)
+    assert not np.allclose(keras.ops.convert_to_numpy(paper), keras.ops.convert_to_numpy(caffe))
+
+
+def test_grouped_convolution_split_path_equals_native_groups():
+    x = np.random.default_rng(2).normal(size=(2, 9, 9, 8)).astype("float32")
+    layer = GroupedConv2D(6, 3, groups=2, padding="same")
+    native = keras.ops.convert_to_numpy(
+        keras.layers.Conv2D.convolution_op(layer, x, _built(layer, x))
+    )
+    split = keras.ops.convert_to_numpy(layer._split_convolution(x, layer.kernel))
+    np.testing.assert_allclose(split, native, rtol=1e-5, atol=1e-5)
+
+
+def test_grouped_convolution_keeps_each_group_to_its_input_channels():
+    # Output channels of group g must not see input channels of the other group.
+    layer = GroupedConv2D(4, 1, groups=2, use_bias=False)
+    x = np.zeros((1, 1, 1, 4), "float32")
+    x[..., :2] = 1.0  # only group 0's inputs are non-zero
+    layer.build(x.shape)
+    layer.kernel.assign(np.ones(layer.kernel.shape, "float32"))
+    out = keras.ops.convert_to_numpy(layer(x)).ravel()
+    np.testing.assert_array_equal(out, [2, 2, 0, 0])
+
+
+def _built(layer, x):
+    layer.build(x.shape)
+    return layer.kernel
+
+
+def test_preprocessing_subtracts_mean_and_scales_per_channel():
+    x = np.random.default_rng(3).uniform(0, 255, (2, 4, 4, 3)).astype("float32")
+    mean, std = (123.68, 116.779, 103.939), (255.0, 255.0, 255.0)
+    got = keras.ops.convert_to_numpy(ImagePreprocessing(mean, std)(x))
+    np.testing.assert_allclose(got, (x - np.array(mean)) / 255.0, rtol=1e-5, atol=1e-6)
+
+
+def test_preprocessing_can_feed_bgr():
+    x = np.random.default_rng(4).uniform(0, 255, (1, 2, 2, 3)).astype("float32")
+    got = keras.ops.convert_to_numpy(ImagePreprocessing((0, 0, 0), (1, 1, 1), True)(x))
+    np.testing.assert_array_equal(got, x[..., ::-1])
+
+
+def test_layers_survive_serialisation():
+    for layer in (
+        LocalResponseNormalization(size=3, k=1.5),
+        ImagePreprocessing((1, 2, 3), (4, 5, 6), reverse_channels=True),
+        GroupedConv2D(4, 3, groups=2),
+    ):
+        clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+        assert type(clone) is type(layer)
+        assert clone.get_config() == layer.get_config()

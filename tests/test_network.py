@@ -1,0 +1,100 @@
+"""build_alexnet: architecture, sizes, names and backends."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from skalexnet import build_alexnet, min_image_size
+from skalexnet._network import WEIGHTED_LAYERS
+
+
+def test_original_architecture_has_the_studys_parameter_count():
+    # The study's model.summary() for 2 classes: 56,876,418 (its split layers hold the same).
+    assert build_alexnet("original", n_classes=2).count_params() == 56_876_418
+
+
+def test_torchvision_architecture_has_torchvisions_parameter_count():
+    # torchvision.models.alexnet(): num_params=61,100,840.
+    assert build_alexnet("torchvision", n_classes=1000, image_size=224).count_params() == 61_100_840
+
+
+@pytest.mark.parametrize(
+    ("arch", "image_size", "pool5"),
+    [("original", 227, 6), ("caffe", 224, 6), ("caffe", 227, 6), ("original", 67, 1)],
+)
+def test_pool5_size(arch, image_size, pool5):
+    model = build_alexnet(arch, n_classes=3, image_size=image_size)
+    assert tuple(model.get_layer("pool5").output.shape[1:]) == (pool5, pool5, 256)
+
+
+def test_layers_are_named_as_in_caffe():
+    names = {layer.name for layer in build_alexnet(n_classes=2, image_size=67).layers}
+    expected = set(WEIGHTED_LAYERS) | {"norm1", "norm2", "pool1", "pool2", "pool5", "prob"}
+    assert expected <= names
+
+
+def test_original_pools_before_lrn_and_caffe_after():
+    def order(arch):
+        names = [layer.name for layer in build_alexnet(arch, 2, 67).layers]
+        return names.index("pool1") < names.index("norm1")
+
+    assert order("original") and not order("caffe")
+
+
+@pytest.mark.parametrize("arch", ["original", "caffe", "torchvision"])
+def test_smallest_image_size_builds_and_one_less_is_refused(arch):
+    smallest = min_image_size(arch)
+    model = build_alexnet(arch, n_classes=2, image_size=smallest)
+    x = np.random.default_rng(0).uniform(0, 255, (2, smallest, smallest, 3)).astype("float32")
+    assert model.predict(x, verbose=0).shape == (2, 2)
+    with pytest.raises(ValueError, match=f"smallest input .* is {smallest}x{smallest}"):
+        build_alexnet(arch, n_classes=2, image_size=smallest - 1)
+
+
+def test_original_minimum_is_67():
+    assert min_image_size("original") == 67
+
+
+def test_saved_model_reloads_with_identical_outputs(tmp_path):
+    import keras
+
+    model = build_alexnet(n_classes=4, image_size=67)
+    x = np.random.default_rng(1).uniform(0, 255, (3, 67, 67, 3)).astype("float32")
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_array_equal(model.predict(x, verbose=0), reloaded.predict(x, verbose=0))
+
+
+BACKEND_PROBE = """
+import json, numpy as np
+from skalexnet import build_alexnet
+import keras
+model = build_alexnet("original", n_classes=5, image_size=67)
+x = np.random.default_rng(0).uniform(0, 255, (2, 67, 67, 3)).astype("float32")
+p = model.predict(x, verbose=0)
+print(json.dumps({"backend": keras.backend.backend(), "shape": list(p.shape),
+                  "sums": np.asarray(p).sum(axis=1).tolist()}))
+"""
+
+
+def _installed_backends():
+    import importlib.util
+
+    return [b for b in ("torch", "jax", "tensorflow") if importlib.util.find_spec(b)]
+
+
+@pytest.mark.parametrize("backend", _installed_backends())
+def test_model_builds_with_the_same_output_shape_on_each_installed_backend(backend):
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    result = subprocess.run(
+        [sys.executable, "-c", BACKEND_PROBE], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["backend"] == backend
+    assert report["shape"] == [2, 5]
+    np.testing.assert_allclose(report["sums"], 1.0, rtol=1e-5)
