@@ -185,14 +185,14 @@ def test_bad_input_gets_a_clear_error(small, make_input, message):
 
 def test_missing_file_is_named(small, tmp_path):
     missing = str(tmp_path / "no-such-image.png")
-    with pytest.raises(FileNotFoundError, match="no-such-image.png"):
+    with pytest.raises(FileNotFoundError, match=r"no-such-image\.png"):
         AlexNetClassifier(**TINY).fit([missing, missing], [0, 1])
 
 
 def test_file_that_is_not_an_image_is_named(tmp_path):
     text = tmp_path / "notes.png"
     text.write_text("not an image")
-    with pytest.raises(ValueError, match="notes.png"):
+    with pytest.raises(ValueError, match=r"notes\.png"):
         AlexNetClassifier(**TINY).fit([str(text), str(text)], [0, 1])
 
 
