@@ -2,11 +2,22 @@
 
 from ._backend import select_backend
 
-select_backend()
+select_backend()  # before anything imports Keras
 
 __version__ = "0.1.0"
 
 from ._network import build_alexnet, min_image_size  # noqa: E402
 from .classifier import AlexNetClassifier  # noqa: E402
+from .datasets import load_image_folder  # noqa: E402
+from .features import AlexNetFeatureExtractor  # noqa: E402
+from .finetuner import AlexNetFineTuner  # noqa: E402
 
-__all__ = ["AlexNetClassifier", "__version__", "build_alexnet", "min_image_size"]
+__all__ = [
+    "AlexNetClassifier",
+    "AlexNetFeatureExtractor",
+    "AlexNetFineTuner",
+    "__version__",
+    "build_alexnet",
+    "load_image_folder",
+    "min_image_size",
+]

@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_array, check_consistent_length, validate_data
 
 from ._augment import resolve_augmentation
-from ._data import ImageBatches, as_image_set, is_path_sequence
+from ._data import ImageBatches, as_image_set, check_loading_options, is_path_sequence
 from ._network import ARCHITECTURES, WEIGHTED_LAYERS, min_image_size
 
 PREDICT_BATCH_SIZE = 64
@@ -81,7 +81,7 @@ class AlexNetBase(BaseEstimator):
         "decay": (Real, 0, True),
     }
     _choice_params = {
-        "arch": tuple(ARCHITECTURES),
+        "arch": (None, *ARCHITECTURES),
         "loss": ("categorical_crossentropy", "mse"),
         "nesterov": (True, False),
     }
@@ -94,8 +94,9 @@ class AlexNetBase(BaseEstimator):
             if hasattr(self, name):
                 _check_param(self, name, None, choices=choices)
         _check_param(self, "image_size", Integral)
-        smallest = min_image_size(self.arch)
-        if self.image_size < smallest:
+        # With arch=None the weights decide the variant; build_alexnet then checks the size.
+        smallest = min_image_size(self.arch or "original")
+        if self.arch is not None and self.image_size < smallest:
             raise ValueError(
                 f"image_size={self.image_size} is below the smallest input the {self.arch!r} "
                 f"AlexNet admits: {smallest}."
@@ -106,12 +107,13 @@ class AlexNetBase(BaseEstimator):
 
     def _validate_X(self, X, y=None, reset=True):
         """Check X (and y) and wrap X as an image set; sets n_features_in_ for 2-D arrays."""
+        loading = self._loading_options()
         if is_path_sequence(X):
             if y is not None:
                 check_consistent_length(X, y)
             if reset and hasattr(self, "n_features_in_"):
                 del self.n_features_in_
-            return as_image_set(list(X), self.image_size), y
+            return as_image_set(list(X), self.image_size, **loading), y
         X_array = np.asarray(X) if not hasattr(X, "iloc") else X
         if getattr(X_array, "ndim", 2) == 2:
             if y is None:
@@ -124,9 +126,30 @@ class AlexNetBase(BaseEstimator):
             X = check_array(X, allow_nd=True, dtype="numeric", input_name="X")
             if y is not None:
                 check_consistent_length(X, y)
-        return as_image_set(X, self.image_size), y
+        return as_image_set(X, self.image_size, **loading), y
+
+    def _loading_options(self):
+        """resize, cache and on_error, checked; estimators without them get the defaults."""
+        loading = {
+            "resize": getattr(self, "resize", "squash"),
+            "cache": getattr(self, "cache", False),
+            "on_error": getattr(self, "on_error", "raise"),
+        }
+        check_loading_options(**loading)
+        augmentation = resolve_augmentation(getattr(self, "augment", None)) or {}
+        if augmentation.get("random_crop") and loading["resize"] != "crop":
+            raise ValueError(
+                f"augment={self.augment!r} takes random {self.image_size}x{self.image_size} crops "
+                f"of images resized to 256/227 of image_size: it needs resize='crop', not "
+                f"{loading['resize']!r}."
+            )
+        return loading
 
     def _batches(self, images, targets=None, sample_weight=None, *, training=False, epoch=0):
+        # Labelled data (training and validation) may leave unreadable files out; predictions
+        # cannot (every input needs an output), so there a broken file raises, naming it.
+        if targets is not None and getattr(images, "on_error", "raise") == "skip":
+            images.skip_unreadable()
         return ImageBatches(
             images,
             targets,
@@ -134,10 +157,14 @@ class AlexNetBase(BaseEstimator):
             batch_size=self.batch_size if training else max(self.batch_size, PREDICT_BATCH_SIZE),
             shuffle=training,
             augmentation=resolve_augmentation(getattr(self, "augment", None)) if training else None,
-            seed=self._seed_,
+            seed=getattr(self, "_seed_", 0),
             first_epoch=epoch,
-            workers=2 if images.__class__.__name__ == "FileImages" else 1,
         )
+
+    @staticmethod
+    def _skipped_files(*batches):
+        """Paths left out as unreadable (on_error='skip') by these ImageBatches, in order."""
+        return [path for b in batches if b is not None for path in b.images.skipped]
 
     # -- training ----------------------------------------------------------------------------
 
@@ -178,6 +205,6 @@ class AlexNetBase(BaseEstimator):
     # -- prediction --------------------------------------------------------------------------
 
     def _predict_batches(self, model, X):
+        """The model's output(s) for X, one batch at a time, never augmented."""
         images, _ = self._validate_X(X, reset=False)
-        outputs = model.predict(self._batches(images), verbose=self.verbose)
-        return np.asarray(outputs, dtype=np.float32)
+        return model.predict(self._batches(images), verbose=self.verbose)

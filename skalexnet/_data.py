@@ -1,20 +1,51 @@
 """From what users pass as X (arrays or image files) to the batches Keras trains on.
 
 Data flows one way: ``as_image_set(X)`` validates and wraps X without copying it; an
-``ImageBatches`` dataset loads, resizes and (when training) augments one batch at a time, so that a
-data set is never held as float32 in memory.
+``ImageBatches`` dataset (a ``keras.utils.PyDataset``) loads, resizes, crops and (when training)
+augments one batch at a time, in worker threads that run ahead of the network, so that a data set
+is never held as float32 in memory.
+
+Image files are decoded with Pillow, which releases the GIL while decoding and resizing, so
+threads decode in parallel. Decoded images are kept as uint8 in a bounded ``DecodedCache`` for the
+length of one fit, so that epochs after the first do not decode again.
 """
 
 import math
 import os
+import tempfile
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import keras
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
-from ._augment import augment_batch
+from ._augment import augment_batch, crop_batch
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+# The AlexNet paper resizes images to 256x256 and trains on 227x227 (224 in the text) crops.
+CROP_RESIZE_RATIO = 256 / 227
+RESIZE_POLICIES = ("squash", "crop")
+ON_ERROR_POLICIES = ("raise", "skip")
+
+# cache=True keeps at most this many bytes of decoded uint8 images per image set (X, X_val):
+# 2 GiB holds about 13,800 images at 227x227, 8,700 at 256x256 ('crop').
+DEFAULT_CACHE_BYTES = 2 * 1024**3
+
+# Decoding threads; each keeps about two batches ready ahead of the network, as PyTorch's
+# DataLoader does (prefetch_factor=2), so memory does not grow with the queue.
+DECODE_WORKERS = min(16, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 4)
+PREFETCH_PER_WORKER = 2
+
+
+class ImageReadError(ValueError):
+    """An image file that cannot be decoded; the message names the file and the reason."""
+
+
+class SkippedImagesWarning(UserWarning):
+    """Unreadable image files were left out of a fit (``on_error='skip'``)."""
 
 
 def is_path_sequence(X) -> bool:
@@ -66,18 +97,197 @@ def check_image_array(X: np.ndarray) -> None:
         raise ValueError(f"X must hold numbers (pixels in [0, 255]); got dtype {X.dtype}.")
 
 
+def check_loading_options(resize, cache, on_error) -> None:
+    """Validate the estimators' resize, cache and on_error parameters (called from fit)."""
+    if not (isinstance(resize, str) and resize in RESIZE_POLICIES):
+        raise ValueError(f"resize must be one of {list(RESIZE_POLICIES)}; got {resize!r}.")
+    if not (isinstance(on_error, str) and on_error in ON_ERROR_POLICIES):
+        raise ValueError(f"on_error must be one of {list(ON_ERROR_POLICIES)}; got {on_error!r}.")
+    cache_bytes(cache)
+
+
+def cache_bytes(cache) -> int | str:
+    """The byte budget that the ``cache`` parameter stands for, or 'disk'."""
+    if cache is None or cache is False:
+        return 0
+    if cache is True:
+        return DEFAULT_CACHE_BYTES
+    if isinstance(cache, str) and cache == "disk":
+        return "disk"
+    if isinstance(cache, (int, np.integer)) and not isinstance(cache, bool) and cache >= 0:
+        return int(cache)
+    raise ValueError(
+        f"cache must be True (up to {DEFAULT_CACHE_BYTES // 1024**3} GiB in memory), False, a "
+        f"number of bytes, or 'disk' (a memory-mapped temporary file); got {cache!r}."
+    )
+
+
+def stored_size(image_size: int, resize: str) -> int:
+    """Side of the square image kept per file: image_size, or 256/227 of it for 'crop'."""
+    return round(image_size * CROP_RESIZE_RATIO) if resize == "crop" else image_size
+
+
+def _source_box(width: int, height: int, resize: str) -> tuple[float, float, float, float]:
+    """The region of the source scaled to the stored square: all of it, or its centre square."""
+    if resize == "squash":
+        return (0.0, 0.0, float(width), float(height))
+    side = min(width, height)
+    left, top = (width - side) / 2, (height - side) / 2
+    return (left, top, left + side, top + side)
+
+
+def resize_image(image: Image.Image, size: int, resize: str) -> Image.Image:
+    """Resize a Pillow image to size x size: squashed, or shorter side to size, centre cropped."""
+    box = _source_box(*image.size, resize)
+    if image.size == (size, size) and box == (0.0, 0.0, float(size), float(size)):
+        return image
+    return image.resize((size, size), Image.BILINEAR, box=box)
+
+
+def resize_array(image: np.ndarray, size: int, resize: str = "squash") -> np.ndarray:
+    """Bilinear resize of one (h, w, c) image to (size, size, c), keeping uint8 or float32."""
+    if image.dtype == np.uint8 and image.shape[-1] in (1, 3):
+        pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+        return np.asarray(resize_image(pil, size, resize)).reshape(size, size, image.shape[-1])
+    channels = [
+        np.asarray(
+            resize_image(
+                Image.fromarray(np.ascontiguousarray(image[..., c], dtype=np.float32)), size, resize
+            )
+        )
+        for c in range(image.shape[-1])
+    ]
+    return np.stack(channels, axis=-1)
+
+
+def decode_image(path: str, size: int, resize: str = "squash", draft: bool = True) -> np.ndarray:
+    """Decode an image file to (size, size, 3) uint8 RGB.
+
+    JPEGs are decoded at the smallest DCT scale (1/2, 1/4 or 1/8) that still covers size x size
+    (Pillow's draft mode), so that a large photograph is not fully decoded just to be shrunk; the
+    EXIF orientation is applied; the mode is converted by :func:`to_rgb`; the image is then resized
+    by ``resize`` ('squash' or 'crop', see :func:`resize_image`). Pillow's decompression-bomb limit
+    (``PIL.Image.MAX_IMAGE_PIXELS``) is enforced as an error. Any failure raises
+    :class:`ImageReadError` naming the path and the reason.
+    """
+    try:
+        with Image.open(path) as image:
+            _check_pixel_limit(image)
+            if draft:
+                image.draft("RGB", (size, size))
+            image = ImageOps.exif_transpose(image)
+            return np.asarray(resize_image(to_rgb(image), size, resize))
+    except ImageReadError:
+        raise
+    except FileNotFoundError as error:
+        raise ImageReadError(f"Cannot read image {path!r}: the file does not exist.") from error
+    except Image.DecompressionBombError as error:
+        raise ImageReadError(f"Cannot read image {path!r}: {error}") from error
+    except Exception as error:  # Pillow raises many types for broken files
+        reason = str(error) or type(error).__name__
+        if os.path.isfile(path) and os.path.getsize(path) == 0:
+            reason = "the file is empty (0 bytes)"
+        raise ImageReadError(f"Cannot read image {path!r}: {reason}.") from error
+
+
+def _check_pixel_limit(image: Image.Image) -> None:
+    """Turn Pillow's decompression-bomb warning zone (1x-2x the limit) into an error as well."""
+    limit = Image.MAX_IMAGE_PIXELS
+    width, height = image.size
+    if limit is not None and width * height > limit:
+        raise ImageReadError(
+            f"Cannot read image {image.filename!r}: {width}x{height} = {width * height} pixels "
+            f"exceeds PIL.Image.MAX_IMAGE_PIXELS = {limit} (a possible decompression bomb); raise "
+            f"that limit if the image is trusted."
+        )
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to RGB.
+
+    Transparent pixels (modes RGBA, LA, PA, and P or L with a transparent colour) are composited
+    on black; 16-bit images (I;16) are scaled from 0-65535 to 0-255; 32-bit integer images (I) and
+    float images (F) are scaled by their maximum; CMYK, 1 (bilevel), L and P use Pillow's
+    conversion. The first frame of an animated GIF, WebP or multi-page TIFF is used.
+    """
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if image.mode.startswith("I;16") else max(float(array.max()), 1.0)
+        image = Image.fromarray(np.clip(array / peak * 255.0, 0, 255).astype(np.uint8))
+    if "A" in image.getbands() or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return Image.alpha_composite(black, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+class DecodedCache:
+    """Decoded uint8 images kept for the length of one fit, within a byte budget.
+
+    The first images stored stay until the cache is dropped; once the budget is spent, further
+    images are decoded again each epoch. (Epochs visit every image, so evicting would only trade
+    one decode for another.) Memory is bounded by the budget, whatever the number of epochs. With
+    ``budget='disk'`` every image is kept in a memory-mapped temporary file, deleted with the cache.
+    """
+
+    def __init__(self, n_images: int, image_shape: tuple[int, ...], budget: int | str):
+        image_bytes = int(np.prod(image_shape))
+        self.on_disk = budget == "disk"
+        self.capacity = n_images if self.on_disk else min(n_images, budget // image_bytes)
+        self.image_shape = image_shape
+        self.slot = np.full(n_images, -1, dtype=np.int64)
+        self._store = None
+        self._file = None
+        self._n_stored = 0
+        self._lock = threading.Lock()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of images held so far."""
+        return self._n_stored * int(np.prod(self.image_shape))
+
+    def get(self, index: int) -> np.ndarray | None:
+        slot = self.slot[index]
+        return None if slot < 0 else self._store[slot]
+
+    def put(self, index: int, image: np.ndarray) -> None:
+        with self._lock:
+            if self.slot[index] >= 0 or self._n_stored >= self.capacity:
+                return
+            if self._store is None:
+                self._store = self._allocate()
+            slot = self._n_stored
+            self._n_stored += 1
+        self._store[slot] = image
+        self.slot[index] = slot  # published only once the pixels are written
+
+    def _allocate(self):
+        shape = (self.capacity, *self.image_shape)
+        if not self.on_disk:
+            return np.empty(shape, dtype=np.uint8)  # pages are only touched as images arrive
+        self._file = tempfile.TemporaryFile(prefix="skalexnet-cache-")
+        return np.memmap(self._file, dtype=np.uint8, mode="w+", shape=shape)
+
+
 class ArrayImages:
     """Images held in a user's array, converted to (n, size, size, 3) one batch at a time."""
 
-    def __init__(self, X: np.ndarray, image_size: int):
+    def __init__(self, X: np.ndarray, image_size: int, resize: str = "squash"):
         check_image_array(X)
         self.X = X
         self.image_size = image_size
+        self.resize = resize
+        self.stored_size = stored_size(image_size, resize)
+        self.usable = np.arange(len(X))
+        self.skipped = {}
 
     def __len__(self):
         return len(self.X)
 
     def load(self, indices) -> np.ndarray:
+        """(n, s, s, 3) images, s = ``stored_size``; uint8 if X is uint8, float32 otherwise."""
         batch = self.X[indices]
         if batch.ndim == 2:
             batch = batch.reshape(len(batch), *image_shape_of_rows(batch.shape[1]))
@@ -85,84 +295,117 @@ class ArrayImages:
             batch = batch[..., None]
         if batch.dtype != np.uint8:
             batch = batch.astype(np.float32, copy=False)
-        if batch.shape[1:3] != (self.image_size, self.image_size):
-            batch = np.stack([resize_array(image, self.image_size) for image in batch])
+        size = self.stored_size
+        if batch.shape[1:3] != (size, size) or self.resize == "crop":
+            batch = np.stack([resize_array(image, size, self.resize) for image in batch])
         if batch.shape[-1] == 1:
             batch = np.repeat(batch, 3, axis=-1)
         return batch
 
 
 class FileImages:
-    """Image files decoded with Pillow, one batch at a time."""
+    """Image files decoded with Pillow when a batch asks for them, and cached as uint8.
 
-    def __init__(self, paths, image_size: int):
+    ``on_error='raise'`` makes a missing or unreadable file an error naming it; ``'skip'`` lets
+    :meth:`skip_unreadable` decode every file once (filling the cache), after which ``usable``
+    lists the readable files and ``skipped`` maps each unreadable path to the reason.
+    """
+
+    def __init__(
+        self,
+        paths,
+        image_size: int,
+        resize: str = "squash",
+        cache=True,
+        on_error: str = "raise",
+    ):
         self.paths = [os.fspath(p) for p in paths]
-        missing = [p for p in self.paths if not os.path.isfile(p)]
-        if missing:
-            raise FileNotFoundError(
-                f"{len(missing)} image file(s) do not exist, first: {missing[0]!r}."
-            )
         self.image_size = image_size
+        self.resize = resize
+        self.stored_size = stored_size(image_size, resize)
+        self.on_error = on_error
+        if on_error == "raise":
+            missing = [p for p in self.paths if not os.path.isfile(p)]
+            if missing:
+                raise FileNotFoundError(
+                    f"{len(missing)} image file(s) do not exist: {_list_paths(missing)}. Pass "
+                    f"on_error='skip' to train without them."
+                )
+        budget = cache_bytes(cache)
+        shape = (self.stored_size, self.stored_size, 3)
+        self.cache = DecodedCache(len(self.paths), shape, budget) if budget else None
+        self.usable = np.arange(len(self.paths))
+        self.skipped = {}
 
     def __len__(self):
         return len(self.paths)
 
+    def load_one(self, index: int) -> np.ndarray:
+        """The (s, s, 3) uint8 image of file ``index``, from the cache when it is there."""
+        if self.cache is not None:
+            image = self.cache.get(index)
+            if image is not None:
+                return image
+        image = decode_image(self.paths[index], self.stored_size, self.resize)
+        if self.cache is not None:
+            self.cache.put(index, image)
+        return image
+
     def load(self, indices) -> np.ndarray:
-        return np.stack([decode_image(self.paths[i], self.image_size) for i in indices])
+        """(n, s, s, 3) uint8 images, s = ``stored_size``."""
+        return np.stack([self.load_one(i) for i in indices])
+
+    def skip_unreadable(self, workers: int = DECODE_WORKERS) -> None:
+        """Decode every file once, in parallel; leave unreadable ones out of ``usable``; warn."""
+
+        def reason(index):
+            try:
+                self.load_one(index)
+            except ImageReadError as error:
+                return str(error)
+            return None
+
+        with ThreadPoolExecutor(workers) as pool:
+            reasons = list(pool.map(reason, range(len(self.paths)), chunksize=16))
+        self.skipped = {self.paths[i]: r for i, r in enumerate(reasons) if r is not None}
+        self.usable = np.flatnonzero([r is None for r in reasons])
+        if len(self.usable) == 0:
+            raise ValueError(
+                f"None of the {len(self.paths)} image files could be read; first: "
+                f"{next(iter(self.skipped.values()))}"
+            )
+        if self.skipped:
+            warnings.warn(
+                f"Skipped {len(self.skipped)} of {len(self.paths)} image files that could not be "
+                f"read (on_error='skip'): "
+                + "; ".join(list(self.skipped.values())[:10])
+                + (" ..." if len(self.skipped) > 10 else ""),
+                SkippedImagesWarning,
+                stacklevel=2,
+            )
 
 
-def as_image_set(X, image_size: int):
+def _list_paths(paths, limit=5) -> str:
+    shown = ", ".join(repr(p) for p in paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+def as_image_set(X, image_size: int, resize: str = "squash", cache=True, on_error="raise"):
     """Wrap X (array or file paths) as an image set that loads batches of RGB images."""
     if is_path_sequence(X):
-        return FileImages(X, image_size)
-    return ArrayImages(np.asarray(X), image_size)
-
-
-def resize_array(image: np.ndarray, size: int) -> np.ndarray:
-    """Bilinear resize of one (h, w, c) image to (size, size, c), keeping uint8 or float32."""
-    if image.dtype == np.uint8 and image.shape[-1] in (1, 3):
-        pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
-        out = np.asarray(pil.resize((size, size), Image.BILINEAR))
-        return out.reshape(size, size, image.shape[-1])
-    channels = [
-        np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c])).resize((size, size)))
-        for c in range(image.shape[-1])
-    ]
-    return np.stack(channels, axis=-1)
-
-
-def decode_image(path: str, size: int) -> np.ndarray:
-    """Decode an image file to (size, size, 3) uint8 RGB, squashed to size x size."""
-    try:
-        with Image.open(path) as image:
-            image.draft("RGB", (size, size))  # JPEG DCT scaling: no full decode just to shrink
-            image = ImageOps.exif_transpose(image)
-            image = to_rgb(image)
-            return np.asarray(image.resize((size, size), Image.BILINEAR))
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
-        raise ValueError(f"Cannot read image {path!r}: {error}") from error
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Convert any Pillow mode to RGB; transparent pixels are composited on black."""
-    if image.mode == "RGB":
-        return image
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = np.asarray(image, dtype=np.float64)
-        peak = 65535.0 if image.mode.startswith("I;16") else max(float(array.max()), 1.0)
-        image = Image.fromarray(np.clip(array / peak * 255.0, 0, 255).astype(np.uint8))
-    if "A" in image.getbands() or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-        return Image.alpha_composite(black, rgba).convert("RGB")
-    return image.convert("RGB")
+        return FileImages(X, image_size, resize=resize, cache=cache, on_error=on_error)
+    return ArrayImages(np.asarray(X), image_size, resize=resize)
 
 
 class ImageBatches(keras.utils.PyDataset):
     """Batches of float32 images (and one-hot targets, sample weights) for Keras.
 
-    Shuffling and augmentation draw from generators seeded by ``(seed, epoch, batch)``, so an epoch
-    is the same whatever the number of worker threads and whatever order batches are loaded in.
+    ``workers`` threads load batches ahead of the network (Keras's ``OrderedEnqueuer``), and
+    batches reach the network in order. Shuffling and augmentation draw from generators seeded by
+    ``(seed, epoch, batch)``, so an epoch is the same whatever the number of workers and whatever
+    order batches are loaded in. Only ``images.usable`` are visited; targets and sample weights are
+    indexed by the same positions as the images, so they stay aligned whatever is shuffled or
+    skipped.
     """
 
     def __init__(
@@ -176,9 +419,13 @@ class ImageBatches(keras.utils.PyDataset):
         augmentation=None,
         seed=0,
         first_epoch=0,
-        workers=1,
+        workers=DECODE_WORKERS,
     ):
-        super().__init__(workers=workers, use_multiprocessing=False)
+        super().__init__(
+            workers=workers,
+            use_multiprocessing=False,
+            max_queue_size=PREFETCH_PER_WORKER * workers,
+        )
         self.images = images
         self.targets = targets
         self.sample_weight = sample_weight
@@ -190,22 +437,24 @@ class ImageBatches(keras.utils.PyDataset):
         self._set_order()
 
     def _set_order(self):
-        n = len(self.images)
+        usable = self.images.usable
         self.order = (
-            np.random.default_rng([self.seed, self.epoch]).permutation(n)
+            usable[np.random.default_rng([self.seed, self.epoch]).permutation(len(usable))]
             if self.shuffle
-            else np.arange(n)
+            else usable
         )
 
     def __len__(self):
-        return math.ceil(len(self.images) / self.batch_size)
+        return math.ceil(len(self.images.usable) / self.batch_size)
 
     def __getitem__(self, index):
         indices = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         x = self.images.load(indices)
-        if self.augmentation is not None:
-            rng = np.random.default_rng([self.seed, self.epoch, index, 1])
-            x = augment_batch(x, self.augmentation, rng)
+        augmentation = self.augmentation or {}
+        rng = np.random.default_rng([self.seed, self.epoch, index, 1]) if augmentation else None
+        x = crop_batch(x, self.images.image_size, rng if augmentation.get("random_crop") else None)
+        if augmentation:
+            x = augment_batch(x, augmentation, rng)
         x = x.astype(np.float32, copy=False)
         if self.targets is None:
             return (x,)

@@ -8,7 +8,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._base import AlexNetBase, TrainingRound, seeded
-from ._network import build_alexnet
+from ._pretrained import build_network
 
 
 class AlexNetClassifier(ClassifierMixin, AlexNetBase):
@@ -20,8 +20,14 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
 
     Parameters
     ----------
-    arch : {'original', 'caffe', 'torchvision'}, default='original'
-        The AlexNet variant (see :func:`skalexnet.build_alexnet`).
+    weights : None, 'imagenet' or path, default=None
+        None starts from random (he_normal) weights; 'imagenet' or a weight file (any format
+        :func:`skalexnet.weights.load_weights` reads) starts from those weights, with a new
+        ``fc8`` when the number of classes differs, and trains every layer. For layer-wise
+        fine-tuning use :class:`AlexNetFineTuner`.
+    arch : {'original', 'caffe', 'torchvision'} or None, default=None
+        The AlexNet variant (see :func:`skalexnet.build_alexnet`). None is 'original' without
+        weights and follows the weights otherwise; a contradicting value is an error.
     image_size : int, default=227
         Images are resized to ``image_size x image_size``; at least 67 for 'original'.
     epochs : int, default=80
@@ -38,10 +44,30 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
         Keras 1's decay: the learning rate at step t is ``learning_rate / (1 + decay * t)``.
     loss : {'categorical_crossentropy', 'mse'}, default='categorical_crossentropy'
         Training loss on one-hot targets; 'mse' is what the study used.
-    augment : {'study', None} or dict, default='study'
+    augment : {'study', 'paper', None} or dict, default='study'
         Training-time augmentation: 'study' is Keras 1's ``ImageDataGenerator(shear_range=0.2,
-        zoom_range=0.2, horizontal_flip=True)``; a dict sets ``shear`` (radians), ``zoom`` and
-        ``horizontal_flip``; None turns it off. Never applied when predicting.
+        zoom_range=0.2, horizontal_flip=True)``; 'paper' is the AlexNet paper's random crop and
+        horizontal flip (it needs ``resize='crop'``); a dict sets ``shear`` (radians), ``zoom``,
+        ``horizontal_flip`` and ``random_crop``; None turns it off. Reproducible from
+        ``random_state``; never applied when predicting.
+    resize : {'squash', 'crop'}, default='squash'
+        How images reach ``image_size x image_size``: 'squash' resizes them straight to it, as the
+        study's ``flow_from_directory(target_size=...)`` did; 'crop' resizes the shorter side to
+        256/227 of ``image_size`` and takes the centre square, of which the centre
+        ``image_size`` crop is used (a random one while training with ``augment='paper'``).
+    cache : bool, int or 'disk', default=True
+        Keep decoded image files as uint8 during ``fit`` so that epochs after the first do not
+        decode them again: True keeps up to 2 GiB per image set (X and the validation X each),
+        an int sets that budget in bytes, 'disk' keeps all of them in a memory-mapped temporary
+        file, False decodes every epoch. Files beyond the budget are decoded each epoch; memory
+        never grows with the number of epochs. Arrays are never copied.
+    on_error : {'raise', 'skip'}, default='raise'
+        What ``fit`` does with an image file that cannot be read (missing, empty, truncated,
+        corrupt, not an image, over Pillow's decompression-bomb limit): 'raise' an error naming
+        the file and the reason, or 'skip' it with a warning (files of X and of
+        ``validation_data``; each is decoded once before training) and record it in
+        ``skipped_files_``; labels stay aligned with the images used. Predictions need every
+        image, so ``predict`` always raises on an unreadable file, naming it.
     class_weight : dict, 'balanced' or None, default=None
         Weights per class, multiplied into ``sample_weight``.
     warm_start : bool, default=False
@@ -65,6 +91,9 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
         Epochs trained so far.
     n_features_in_ : int
         Number of columns of X when X was a 2-D array.
+    skipped_files_ : list of str
+        Image files of X, then of ``validation_data``, that ``fit`` left out as unreadable
+        (``on_error='skip'``); empty when none were, or when X was an array.
 
     See Also
     --------
@@ -92,7 +121,8 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
     def __init__(
         self,
         *,
-        arch="original",
+        weights=None,
+        arch=None,
         image_size=227,
         epochs=80,
         batch_size=16,
@@ -102,11 +132,15 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
         decay=1e-6,
         loss="categorical_crossentropy",
         augment="study",
+        resize="squash",
+        cache=True,
+        on_error="raise",
         class_weight=None,
         warm_start=False,
         random_state=None,
         verbose=0,
     ):
+        self.weights = weights
         self.arch = arch
         self.image_size = image_size
         self.epochs = epochs
@@ -117,6 +151,9 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
         self.decay = decay
         self.loss = loss
         self.augment = augment
+        self.resize = resize
+        self.cache = cache
+        self.on_error = on_error
         self.class_weight = class_weight
         self.warm_start = warm_start
         self.random_state = random_state
@@ -125,7 +162,9 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
     # -- what this estimator builds and how it trains -----------------------------------------
 
     def _build_model(self, n_classes):
-        return build_alexnet(self.arch, n_classes=n_classes, image_size=self.image_size)
+        return build_network(
+            self.weights, n_classes=n_classes, image_size=self.image_size, arch=self.arch
+        )
 
     def _training_rounds(self):
         return [TrainingRound(None, self.epochs, self.learning_rate)]
@@ -159,6 +198,7 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
             self._initialize(np.unique(y))
         train = self._training_batches(images, y, sample_weight)
         validation = self._validation_batches(validation_data)
+        self.skipped_files_ = self._skipped_files(train, validation)
         for index, training_round in enumerate(self._training_rounds()):
             self._run_round(train, validation, training_round, index)
         return self
@@ -205,7 +245,8 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
     def _initialize(self, classes):
         if len(classes) < 2:
             raise ValueError(
-                f"{type(self).__name__} needs at least 2 classes; y holds only {classes.tolist()}."
+                f"{type(self).__name__} needs at least 2 classes; y holds 1 class: "
+                f"{classes.tolist()}."
             )
         self.classes_ = classes
         self._seed_ = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -232,6 +273,8 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
                     f"sample_weight must hold {len(y)} finite, non-negative numbers; got shape "
                     f"{np.shape(sample_weight)}."
                 )
+            if not weights.any():
+                raise ValueError("sample_weight is all zero: no image would add to the loss.")
         if self.class_weight is not None:
             class_weights = compute_sample_weight(self.class_weight, y).astype(np.float32)
             weights = class_weights if weights is None else weights * class_weights
@@ -264,7 +307,7 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
             Rows sum to 1; columns follow ``classes_``.
         """
         check_is_fitted(self)
-        return self._predict_batches(self.model_, X)
+        return np.asarray(self._predict_batches(self.model_, X), dtype=np.float32)
 
     def predict(self, X):
         """Most probable class of each image.
@@ -279,7 +322,8 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
         y : ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def decision_function(self, X):
         """Log-probabilities of each class; for two classes, the log-odds of ``classes_[1]``.

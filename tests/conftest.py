@@ -1,3 +1,50 @@
-"""Import skalexnet before any test imports Keras, so that Keras gets an installed backend."""
+"""Shared fixtures. skalexnet is imported first, so that Keras gets an installed backend."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
 
 import skalexnet  # noqa: F401
+from skalexnet import AlexNetClassifier
+
+# AlexNet's smallest input; scikit-learn's 8x8 digits are upscaled to it.
+DIGITS_IMAGE_SIZE = 67
+PRETRAIN = {
+    "image_size": DIGITS_IMAGE_SIZE,
+    "epochs": 4,
+    "batch_size": 32,
+    "learning_rate": 0.02,
+    "augment": None,
+    "random_state": 0,
+}
+
+
+def digit_images():
+    """scikit-learn's real handwritten digits as uint8 8x8 images (0..16 scaled to 0..255)."""
+    X, y = load_digits(return_X_y=True)
+    return (X * 16).clip(0, 255).astype(np.uint8).reshape(-1, 8, 8), y
+
+
+@pytest.fixture(scope="session")
+def digits_0_to_4_network(tmp_path_factory):
+    """A network trained on digits 0-4 only, saved as a Keras file: the 'pretrained' weights
+    for transfer to digits 5-9, the study's Tasks 2 and 3 in miniature."""
+    images, labels = digit_images()
+    seen = labels < 5
+    clf = AlexNetClassifier(**PRETRAIN).fit(images[seen], labels[seen])
+    path = tmp_path_factory.mktemp("pretrained") / "digits_0_to_4.keras"
+    clf.model_.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def digits_5_to_9():
+    """Digits 5-9: 10 training images a class (few-shot), the rest held out."""
+    images, labels = digit_images()
+    rng = np.random.default_rng(0)
+    unseen = np.flatnonzero(labels >= 5)
+    train = np.concatenate(
+        [rng.choice(unseen[labels[unseen] == c], 10, replace=False) for c in range(5, 10)]
+    )
+    test = np.setdiff1d(unseen, train)
+    return images[train], labels[train], images[test], labels[test]

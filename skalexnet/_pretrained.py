@@ -1,0 +1,115 @@
+"""An AlexNet whose architecture and preprocessing follow the weights it is given."""
+
+import keras
+
+from ._network import build_alexnet
+from .weights import apply_weights, detect_format, load_weights, read_keras_weights, resolve_weights
+
+
+def build_network(
+    weights=None,
+    *,
+    n_classes: int | None = None,
+    image_size: int = 227,
+    arch: str | None = None,
+    new_top: bool = False,
+    dtype=None,
+) -> keras.Model:
+    """Build AlexNet with random weights (``weights=None``) or the weights of a file.
+
+    Parameters
+    ----------
+    weights : None, 'imagenet', path or keras.Model
+        Where the weights come from; a Keras model (e.g. a fitted estimator's ``model_``) is
+        used as it is when its input size and classes fit.
+    n_classes : int, default=None
+        Units of ``fc8``; None keeps the file's. ``fc8`` is always replaced (randomly
+        initialised) when it differs from the file's.
+    image_size : int, default=227
+        Input height and width.
+    arch : str, default=None
+        None follows the weights ('original' without weights); an explicit value that
+        contradicts the weights raises a ValueError.
+    new_top : bool, default=False
+        Replace ``fc8`` by a randomly initialised layer even when the classes match in number
+        (the new task's classes are not the old ones).
+    dtype : str or keras.DTypePolicy, default=None
+        The layers' dtype policy.
+
+    Returns
+    -------
+    model : keras.Model
+    """
+    if weights is None:
+        return build_alexnet(arch or "original", n_classes or 1000, image_size, dtype=dtype)
+    if isinstance(weights, keras.Model):
+        return _from_model(weights, n_classes, image_size, arch, new_top, dtype)
+    path = resolve_weights(weights)
+    # Keras 3 weight files without a config cannot say which variant they hold: arch tells.
+    if arch is not None and detect_format(path) == "keras":
+        weight_set = read_keras_weights(path, arch=arch)
+    else:
+        weight_set = load_weights(path)
+    if arch is not None and arch != weight_set.arch:
+        raise ValueError(
+            f"arch={arch!r} contradicts the weights in {weights!r}, which are for the "
+            f"{weight_set.arch!r} AlexNet; leave arch=None to follow the weights."
+        )
+    n_classes = n_classes or weight_set.n_classes
+    model = build_alexnet(
+        weight_set.arch, n_classes, image_size, preprocessing=weight_set.preprocessing, dtype=dtype
+    )
+    replace_top = new_top or n_classes != weight_set.n_classes
+    apply_weights(model, weight_set, skip=("fc8",) if replace_top else ())
+    return model
+
+
+def _from_model(source: keras.Model, n_classes, image_size, arch, new_top, dtype) -> keras.Model:
+    """Copy a skalexnet Keras model into a fresh one (new fc8 where the classes differ)."""
+    config = _network_config(source)
+    if arch is not None and arch != config["arch"]:
+        raise ValueError(
+            f"arch={arch!r} contradicts the given model, a {config['arch']!r} AlexNet; leave "
+            f"arch=None to follow it."
+        )
+    n_classes = n_classes or config["n_classes"]
+    model = build_alexnet(
+        config["arch"], n_classes, image_size, preprocessing=config["preprocessing"], dtype=dtype
+    )
+    replace_top = new_top or n_classes != config["n_classes"]
+    for layer in source.layers:
+        if not layer.weights or (layer.name == "fc8" and replace_top):
+            continue
+        target = model.get_layer(layer.name)
+        for mine, theirs in zip(target.weights, layer.weights, strict=True):
+            if tuple(mine.shape) != tuple(theirs.shape):
+                raise ValueError(
+                    f"{layer.name} expects {tuple(mine.shape)}, the given model holds "
+                    f"{tuple(theirs.shape)}: was it built for image_size={image_size}?"
+                )
+            mine.assign(theirs)
+    return model
+
+
+def _network_config(model: keras.Model) -> dict:
+    """Architecture, preprocessing and classes of a model built by build_alexnet."""
+    from ._network import ARCHITECTURES, PREPROCESSING
+
+    arch = model.name.removeprefix("alexnet_")
+    if arch not in ARCHITECTURES:
+        raise ValueError(
+            f"The model {model.name!r} was not built by skalexnet's build_alexnet; pass a "
+            f"weights file instead."
+        )
+    preprocess = model.get_layer("preprocess").get_config()
+    preprocessing = next(
+        name
+        for name, values in PREPROCESSING.items()
+        if tuple(values["mean"]) == tuple(preprocess["mean"])
+        and tuple(values["std"]) == tuple(preprocess["std"])
+    )
+    return {
+        "arch": arch,
+        "preprocessing": preprocessing,
+        "n_classes": model.get_layer("fc8").units,
+    }

@@ -1,0 +1,268 @@
+"""AlexNetFeatureExtractor: AlexNet activations as features for any scikit-learn estimator."""
+
+import os
+
+import joblib
+import keras
+import numpy as np
+from sklearn.base import TransformerMixin
+from sklearn.utils.validation import check_is_fitted, check_memory
+
+from ._base import AlexNetBase
+from ._data import is_path_sequence
+from ._pretrained import build_network
+
+FEATURE_LAYERS = (
+    "conv1",
+    "norm1",
+    "pool1",
+    "conv2",
+    "norm2",
+    "pool2",
+    "conv3",
+    "conv4",
+    "conv5",
+    "pool5",
+    "fc6",
+    "fc7",
+    "fc8",
+    "prob",
+)
+_POOLINGS = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}
+
+
+class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
+    """Activations of named AlexNet layers as a 2-D feature matrix.
+
+    The 2017 study's Task 3 fed pool5 activations of pretrained AlexNet to a small MLP; the DeCAF
+    line of work fed fc6/fc7 activations to linear SVMs. Both are this transformer in a
+    :class:`~sklearn.pipeline.Pipeline`. ``fit`` learns nothing from the data: it builds the
+    network and the feature model; ``transform`` runs images through it in batches, never with
+    augmentation.
+
+    Parameters
+    ----------
+    weights : 'imagenet', path, keras.Model or None, default='imagenet'
+        The network's weights: any file :func:`skalexnet.weights.load_weights` reads, a skalexnet
+        Keras model (see :meth:`from_estimator`), or None for random weights.
+    layer : str or list of str, default='pool5'
+        Layer(s) whose outputs become features: 'conv1' ... 'conv5', 'norm1', 'norm2', 'pool1',
+        'pool2', 'pool5', 'fc6', 'fc7', 'fc8' (logits) or 'prob'. Several layers are computed in
+        one pass and concatenated in the order given.
+    pooling : {None, 'avg', 'max'}, default=None
+        None flattens convolutional maps (height x width x channels, channels last); 'avg' and
+        'max' reduce them to one value per channel. Dense layers are never pooled.
+    arch : {'original', 'caffe', 'torchvision'} or None, default=None
+        None follows the weights.
+    image_size : int, default=227
+        Images are resized to this size.
+    batch_size : int, default=64
+        Images per forward pass.
+    resize : {'squash', 'crop'}, default='squash'
+        How images reach ``image_size`` (see :class:`AlexNetClassifier`).
+    memory : None, str or joblib.Memory, default=None
+        Caches ``transform``'s output on disk, keyed on the extractor's parameters, the weights
+        file (path, size, modification time) and X (array contents, or each file's path, size
+        and modification time): inside :class:`~sklearn.model_selection.GridSearchCV` over the
+        downstream estimator, each fold's features are then computed once, not once per
+        candidate.
+    verbose : int, default=0
+        1 shows Keras's progress bar while extracting.
+
+    Attributes
+    ----------
+    model_ : keras.Model
+        Maps images to the (pooled) outputs of ``layer``.
+    feature_shapes_ : dict
+        Layer name -> shape of its output for one image, before pooling.
+    n_features_out_ : int
+        Number of columns ``transform`` returns.
+    n_features_in_ : int
+        Number of columns of X, when ``fit`` saw a 2-D array.
+
+    See Also
+    --------
+    AlexNetFineTuner : Fine-tuning instead of fixed features.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skalexnet import AlexNetFeatureExtractor
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> extractor = AlexNetFeatureExtractor(weights=None, layer=["pool5", "fc7"], image_size=67)
+    >>> extractor.fit_transform(X[:4] * 16).shape
+    (4, 4352)
+    """
+
+    def __init__(
+        self,
+        *,
+        weights="imagenet",
+        layer="pool5",
+        pooling=None,
+        arch=None,
+        image_size=227,
+        batch_size=64,
+        resize="squash",
+        memory=None,
+        verbose=0,
+    ):
+        self.weights = weights
+        self.layer = layer
+        self.pooling = pooling
+        self.arch = arch
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.resize = resize
+        self.memory = memory
+        self.verbose = verbose
+
+    @classmethod
+    def from_estimator(cls, estimator, **params) -> "AlexNetFeatureExtractor":
+        """A fitted extractor on the network of a fitted AlexNetClassifier or AlexNetFineTuner.
+
+        Parameters
+        ----------
+        estimator : AlexNetClassifier or AlexNetFineTuner
+            A fitted estimator; its network is copied, so later training of it does not change
+            the extractor.
+        **params
+            Other parameters of the extractor (``layer``, ``pooling``, ``batch_size`` ...);
+            ``image_size`` and ``resize`` default to the estimator's.
+
+        Returns
+        -------
+        extractor : AlexNetFeatureExtractor
+            Fitted; ``clone`` of it copies the network along.
+        """
+        check_is_fitted(estimator, "model_")
+        params.setdefault("image_size", estimator.image_size)
+        params.setdefault("resize", getattr(estimator, "resize", "squash"))
+        return cls(weights=estimator.model_, **params)._build()
+
+    def _layers(self):
+        layers = [self.layer] if isinstance(self.layer, str) else list(self.layer)
+        unknown = [name for name in layers if name not in FEATURE_LAYERS]
+        if not layers or unknown:
+            raise ValueError(f"layer must be one or more of {FEATURE_LAYERS}; got {self.layer!r}.")
+        return layers
+
+    def _validate_params(self):
+        self._layers()
+        if self.pooling not in (None, "avg", "max"):
+            raise ValueError(f"pooling must be None, 'avg' or 'max'; got {self.pooling!r}.")
+        super()._validate_params()
+
+    def _build(self):
+        self._validate_params()
+        network = build_network(self.weights, image_size=self.image_size, arch=self.arch)
+        outputs, self.feature_shapes_ = [], {}
+        for name in self._layers():
+            x = network.get_layer(name).output
+            self.feature_shapes_[name] = tuple(x.shape[1:])
+            if len(x.shape) == 4:
+                pool = _POOLINGS.get(self.pooling)
+                reduce = pool(name=f"{name}_{self.pooling}") if pool else None
+                x = (reduce or keras.layers.Flatten(name=f"{name}_flat"))(x)
+            outputs.append(x)
+        self.model_ = keras.Model(network.inputs, outputs, name="alexnet_features")
+        self.n_features_out_ = sum(int(np.prod(o.shape[1:])) for o in outputs)
+        self._weights_key = _weights_key(self.weights)
+        return self
+
+    def fit(self, X, y=None):
+        """Build the network; nothing is learnt from X, which is only validated.
+
+        Parameters
+        ----------
+        X : array-like of images or sequence of image file paths
+            As for :class:`AlexNetClassifier`.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : AlexNetFeatureExtractor
+        """
+        self._validate_X(X, reset=True)
+        return self._build()
+
+    def transform(self, X):
+        """Features of images X.
+
+        Parameters
+        ----------
+        X : array-like of images or sequence of image file paths
+            As for :class:`AlexNetClassifier`.
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_features_out_), float32
+        """
+        check_is_fitted(self, "model_")
+        memory = check_memory(self.memory)
+        cached = memory.cache(_extract, ignore=["extractor", "X"])
+        params = {k: v for k, v in self.get_params().items() if k not in ("weights", "memory")}
+        return cached(self, X, _data_key(X), self._weights_key, params, keras.backend.backend())
+
+    def _forward(self, X):
+        """One pass of X through the feature model (the work that ``memory`` saves)."""
+        outputs = self._predict_batches(self.model_, X)
+        outputs = outputs if isinstance(outputs, list) else [outputs]
+        flat = [np.asarray(o, dtype=np.float32).reshape(len(o), -1) for o in outputs]
+        return np.concatenate(flat, axis=1) if len(flat) > 1 else flat[0]
+
+    def get_feature_names_out(self, input_features=None):
+        """Names ``<layer>_<index>`` (``<layer>_<pooling>_<channel>`` when pooled).
+
+        Parameters
+        ----------
+        input_features : ignored
+            Present for scikit-learn's API.
+
+        Returns
+        -------
+        names : ndarray of str
+        """
+        check_is_fitted(self, "model_")
+        names = []
+        for name, output in zip(self._layers(), self.model_.outputs, strict=True):
+            pooled = self.pooling is not None and len(self.feature_shapes_[name]) == 3
+            prefix = f"{name}_{self.pooling}" if pooled else name
+            names.extend(f"{prefix}_{i}" for i in range(int(np.prod(output.shape[1:]))))
+        return np.asarray(names, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+
+def _extract(extractor, X, data_key, weights_key, params, backend):
+    """The cached unit of work; every argument but the first two forms the cache key."""
+    return extractor._forward(X)
+
+
+def _weights_key(weights):
+    """What identifies the weights for the cache: a file's path, size and mtime, or the arrays."""
+    if isinstance(weights, keras.Model):
+        return joblib.hash([np.asarray(w) for w in weights.get_weights()])
+    if isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
+        stat = os.stat(weights)
+        return (os.path.abspath(weights), stat.st_size, stat.st_mtime_ns)
+    return weights
+
+
+def _data_key(X):
+    """What identifies X for the cache: array contents, or each file's path, size and mtime."""
+    if is_path_sequence(X):
+        keys = []
+        for path in X:
+            try:
+                stat = os.stat(path)
+                keys.append((os.fspath(path), stat.st_size, stat.st_mtime_ns))
+            except OSError:
+                keys.append((os.fspath(path), None, None))
+        return keys
+    return X

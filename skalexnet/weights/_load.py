@@ -1,0 +1,101 @@
+"""Which format a file is in, from its first bytes (and its extension for ONNX, which has none)."""
+
+import zipfile
+from pathlib import Path
+
+import h5py
+
+from ._convnets_keras import is_convnets_keras_h5, read_convnets_keras_h5
+from ._keras3 import is_keras3_weights_h5, read_keras_weights
+from ._onnx import read_onnx_bvlcalexnet
+from ._torch_pickle import LEGACY_PREFIX
+from ._torchvision import read_torchvision_pth
+from ._weightset import WeightSet
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+ZIP_SIGNATURE = b"PK\x03\x04"
+# A serialized ONNX ModelProto starts with field 1 (ir_version) as a varint: tag byte 0x08.
+ONNX_FIRST_BYTE = b"\x08"
+READERS = {
+    "convnets-keras-h5": read_convnets_keras_h5,
+    "onnx-bvlcalexnet": read_onnx_bvlcalexnet,
+    "torchvision-pth": read_torchvision_pth,
+    "keras": read_keras_weights,
+}
+ACCEPTED = (
+    "convnets-keras alexnet_weights.h5 (Keras 1), the ONNX zoo's bvlcalexnet .onnx, "
+    "torchvision's alexnet .pth (torch.save zip or legacy), and Keras 3 .weights.h5/.keras "
+    "files of a skalexnet model"
+)
+
+
+def detect_format(path) -> str:
+    """Name the weight format of a file: a key of ``READERS``.
+
+    Raises
+    ------
+    ValueError
+        When the file is none of the accepted formats, or is unreadable as the one it claims.
+    """
+    path = Path(path)
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head.startswith(HDF5_SIGNATURE):
+        try:
+            with h5py.File(path, "r") as f:
+                if is_convnets_keras_h5(f):
+                    return "convnets-keras-h5"
+                if is_keras3_weights_h5(f):
+                    return "keras"
+        except OSError as error:
+            raise ValueError(f"{path}: a damaged HDF5 file ({error}).") from error
+    elif head.startswith(ZIP_SIGNATURE):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except zipfile.BadZipFile as error:
+            raise ValueError(f"{path}: a damaged zip archive ({error}).") from error
+        if {"config.json", "model.weights.h5"} <= set(names):
+            return "keras"
+        if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+            return "torchvision-pth"
+    elif head.startswith(LEGACY_PREFIX):
+        return "torchvision-pth"
+    elif path.suffix.lower() == ".onnx" or head.startswith(ONNX_FIRST_BYTE):
+        return "onnx-bvlcalexnet"
+    raise ValueError(f"{path}: unknown weights format; skalexnet reads {ACCEPTED}.")
+
+
+def load_weights(path) -> WeightSet:
+    """Read pretrained AlexNet weights from any supported file into Keras 3 layout.
+
+    The format is recognised from the file's content (HDF5, zip or torch signatures; the
+    ``.onnx`` extension or a protobuf header for ONNX). Use the per-format readers
+    (``read_convnets_keras_h5`` ...) for their options.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A convnets-keras ``alexnet_weights.h5``, an ONNX zoo ``bvlcalexnet-*.onnx``, a
+        torchvision ``alexnet-owt-*.pth``, or a Keras 3 ``.weights.h5`` / ``.keras`` file.
+
+    Returns
+    -------
+    weights : WeightSet
+        Build the matching model with ``build_alexnet(weights.arch, weights.n_classes,
+        image_size, weights.preprocessing)`` and fill it with :func:`apply_weights`.
+
+    Raises
+    ------
+    ValueError
+        When the file is of no accepted format, damaged, or holds another network.
+
+    Examples
+    --------
+    >>> from skalexnet._network import build_alexnet
+    >>> from skalexnet.weights import apply_weights, load_weights, resolve_weights
+    >>> ws = load_weights(resolve_weights("imagenet"))  # doctest: +SKIP
+    >>> model = build_alexnet(ws.arch, ws.n_classes, 224, ws.preprocessing)  # doctest: +SKIP
+    >>> apply_weights(model, ws)  # doctest: +SKIP
+    """
+    return READERS[detect_format(path)](path)

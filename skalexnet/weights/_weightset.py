@@ -1,0 +1,145 @@
+"""What every reader returns, and how it goes into a Keras model."""
+
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+from .._network import ARCHITECTURES, PREPROCESSING, WEIGHTED_LAYERS
+
+
+@dataclass
+class WeightSet:
+    """Pretrained AlexNet weights in Keras 3 layout, keyed by Caffe layer name.
+
+    Parameters
+    ----------
+    arch : {'original', 'caffe', 'torchvision'}
+        The variant of :func:`skalexnet._network.build_alexnet` the weights were trained in.
+    preprocessing : str
+        The key of ``skalexnet._network.PREPROCESSING`` the weights expect their input in.
+    layers : dict of str to list of ndarray
+        ``'conv1'`` ... ``'fc8'`` to ``[kernel, bias]``: HWIO conv kernels (grouped convs in
+        ``Conv2D(groups=2)`` layout), ``(in, out)`` Dense kernels, fc6 rows in H, W, C order.
+    source : str
+        The format read, e.g. ``'torchvision-pth'``.
+    n_classes : int
+        Units of fc8.
+    image_size : int or None, default=None
+        The input size the file implies (224 or 227), or None when it does not say.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ws = WeightSet("original", "study", {"fc8": [np.zeros((4096, 2)), np.zeros(2)]},
+    ...                source="example", n_classes=2)
+    >>> ws.n_params
+    8194
+    """
+
+    arch: str
+    preprocessing: str
+    layers: dict = field(repr=False)
+    source: str
+    n_classes: int
+    image_size: int | None = None
+
+    def __post_init__(self):
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"arch must be one of {sorted(ARCHITECTURES)}, got {self.arch!r}.")
+        if self.preprocessing not in PREPROCESSING:
+            raise ValueError(
+                f"preprocessing must be one of {sorted(PREPROCESSING)}, got {self.preprocessing!r}."
+            )
+        unknown = set(self.layers) - set(WEIGHTED_LAYERS)
+        if unknown:
+            raise ValueError(f"unknown layers {sorted(unknown)}; AlexNet has {WEIGHTED_LAYERS}.")
+
+    @property
+    def n_params(self) -> int:
+        """Number of values held, kernels and biases together."""
+        return sum(int(np.size(w)) for weights in self.layers.values() for w in weights)
+
+
+def apply_weights(model: keras.Model, weights: WeightSet, skip=()) -> keras.Model:
+    """Set a model's layers to the weights by layer name, after checking every shape.
+
+    Parameters
+    ----------
+    model : keras.Model
+        An AlexNet from ``build_alexnet(weights.arch, ...)``; layers are found by name.
+    weights : WeightSet
+        From :func:`load_weights`.
+    skip : iterable of str, default=()
+        Layers to leave as they are, e.g. ``("fc8",)`` to keep a new classifier head.
+
+    Returns
+    -------
+    model : keras.Model
+        The same model, changed in place.
+
+    Raises
+    ------
+    ValueError
+        When a layer is missing from the model or a shape differs; nothing is set then.
+
+    Examples
+    --------
+    >>> from skalexnet._network import build_alexnet
+    >>> model = build_alexnet("torchvision", n_classes=2, image_size=224)
+    >>> ws = WeightSet("torchvision", "torchvision", {"fc8": [np.ones((4096, 2)), np.zeros(2)]},
+    ...                source="example", n_classes=2)
+    >>> float(apply_weights(model, ws).get_layer("fc8").kernel.numpy().min())
+    1.0
+    """
+    skip = tuple(skip)
+    unknown = set(skip) - set(WEIGHTED_LAYERS)
+    if unknown:
+        raise ValueError(
+            f"skip names unknown layers {sorted(unknown)}; AlexNet has {WEIGHTED_LAYERS}."
+        )
+    names = [name for name in weights.layers if name not in skip]
+    # Check everything first, so that a bad file never leaves the model half-loaded.
+    targets = {name: _find_layer(model, name, weights) for name in names}
+    for name, layer in targets.items():
+        for variable, value in zip(layer.weights, weights.layers[name], strict=False):
+            if tuple(variable.shape) != tuple(np.shape(value)):
+                raise ValueError(
+                    _shape_mismatch(name, tuple(variable.shape), np.shape(value), weights)
+                )
+        if len(layer.weights) != len(weights.layers[name]):
+            raise ValueError(
+                f"{name} holds {len(layer.weights)} variables in the model, "
+                f"{len(weights.layers[name])} in the {weights.source} file."
+            )
+    for name, layer in targets.items():
+        layer.set_weights([np.asarray(w) for w in weights.layers[name]])
+    return model
+
+
+def _find_layer(model, name, weights):
+    try:
+        return model.get_layer(name)
+    except ValueError:
+        raise ValueError(
+            f"the model has no layer {name!r} to take the {weights.source} weights; build it with "
+            f"build_alexnet(arch={weights.arch!r}, ...), whose layers are named {WEIGHTED_LAYERS}."
+        ) from None
+
+
+def _shape_mismatch(name, expected, held, weights):
+    message = f"{name} expects {expected}, the file holds {tuple(held)}"
+    if len(held) == 2 and tuple(held) == expected[::-1]:
+        return f"{message}: was the kernel transposed?"
+    if name == "fc8" and held[-1] != expected[-1]:
+        return (
+            f"{message}: the file has {weights.n_classes} classes; pass skip=('fc8',) to keep "
+            "the model's own classifier."
+        )
+    if name == "fc6" and len(held) == 2 and held[0] != expected[0]:
+        return (
+            f"{message}: the model's pool5 map is not the file's; build it with "
+            f"image_size={weights.image_size or 227} and arch={weights.arch!r}."
+        )
+    arch = weights.arch
+    return f"{message}: the file holds {arch!r} weights; build the model with arch={arch!r}."
