@@ -25,9 +25,15 @@ Prints, after a header with the CPU model, thread count and versions:
 Examples::
 
     python benchmarks/bench_training.py                      # torch, float32: about 5 minutes
+    python benchmarks/bench_training.py --zero-copy-prototype
     python benchmarks/bench_training.py --precision float32 bfloat16
     /work/bench-venv/bin/python benchmarks/bench_training.py --backends torch jax tensorflow \\
         --batch-sizes 32 --epoch-sample 0
+
+``--zero-copy-prototype`` (torch backend) adds a row ``torch*`` to table 1: the same network and
+weights with convolutions and max poolings that hand torch a channels-last *view* instead of the
+two layout copies Keras's torch backend makes per layer (``zero_copy_torch_layout``), a prototype of
+a package change.
 
 Backends that the interpreter (``--python``) cannot import are reported and skipped. bfloat16 means
 Keras's ``mixed_bfloat16`` policy (set before building, reset after) and ``torch.autocast('cpu',
@@ -67,6 +73,11 @@ def parse_args(argv=None):
         help="images timed for the epoch estimate (the epoch's size: a full epoch; 0: skip)",
     )
     parser.add_argument("--epoch-batch-sizes", nargs="+", type=int, default=[STUDY_BATCH_SIZE, 32])
+    parser.add_argument(
+        "--zero-copy-prototype",
+        action="store_true",
+        help="torch: also time the network with copy-free convolutions and poolings",
+    )
     parser.add_argument("--python", default=sys.executable, help="interpreter of the workers")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--peer-bf16", action="store_true", help=argparse.SUPPRESS)
@@ -143,19 +154,72 @@ def dtype_policy(precision):
 
 
 def build_keras(precision, image_size):
-    import keras
-
     from skalexnet._network import build_alexnet
 
     with dtype_policy(precision):
         model = build_alexnet("original", n_classes=2, image_size=image_size)
+    compile_like_the_estimator(model)
+    return model
+
+
+def compile_like_the_estimator(model):
+    import keras
+
     schedule = keras.optimizers.schedules.InverseTimeDecay(0.01, 1, 1e-6)
     model.compile(  # as AlexNetClassifier compiles it
         optimizer=keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True),
         loss="categorical_crossentropy",
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
     )
-    return model
+
+
+def zero_copy_torch_layout(model):
+    """A copy of ``model`` (same weights) whose convolutions and max poolings skip Keras's copies.
+
+    A prototype of a package change, for the torch backend only: Keras's torch backend turns a
+    channels-last input into a contiguous channels-first tensor, then back into channels-last
+    memory, at every convolution (and once per pooling), forward and backward. ``x.permute(0, 3,
+    1, 2)`` is already a channels-first *view* in channels-last memory, which oneDNN convolutions
+    and ``max_pool2d`` take as they are, and their output permuted back is contiguous channels last.
+    """
+    import keras
+    import torch.nn.functional as F
+
+    from skalexnet._layers import GroupedConv2D
+
+    class ZeroCopyConv2D(GroupedConv2D):
+        def convolution_op(self, inputs, kernel):
+            kernel = keras.ops.convert_to_tensor(kernel)
+            padding = 0
+            if self.padding == "same":
+                padding = tuple(size // 2 for size in self.kernel_size)
+            outputs = F.conv2d(
+                inputs.permute(0, 3, 1, 2),
+                kernel.permute(3, 2, 0, 1),
+                stride=self.strides,
+                padding=padding,
+                groups=self.groups,
+            )
+            return outputs.permute(0, 2, 3, 1)
+
+    class ZeroCopyMaxPooling2D(keras.layers.MaxPooling2D):
+        def call(self, inputs):
+            outputs = F.max_pool2d(inputs.permute(0, 3, 1, 2), self.pool_size, self.strides)
+            return outputs.permute(0, 2, 3, 1)
+
+    def clone(layer):
+        if isinstance(layer, keras.layers.Conv2D):
+            return ZeroCopyConv2D.from_config(layer.get_config())
+        if isinstance(layer, keras.layers.MaxPooling2D) and layer.padding == "valid":
+            return ZeroCopyMaxPooling2D.from_config(layer.get_config())
+        return layer.__class__.from_config(layer.get_config())
+
+    if keras.backend.backend() != "torch":
+        raise ValueError(f"the zero-copy prototype is for torch, not {keras.backend.backend()}")
+    fast = keras.models.clone_model(model, clone_function=clone)
+    fast.set_weights(model.get_weights())
+    compile_like_the_estimator(fast)
+    return fast
 
 
 def check_same_function(image_size):
@@ -210,7 +274,12 @@ def run_worker(args):
     peers = {"float32": PeerSteps("float32", image_size=size)}
     if "bfloat16" in args.precision and args.peer_bf16:
         peers["bfloat16"] = PeerSteps("bfloat16", image_size=size)
-    models = {precision: build_keras(precision, size) for precision in args.precision}
+    models = {("skalexnet", p): build_keras(p, size) for p in args.precision}
+    if args.zero_copy_prototype and backend == "torch":
+        for precision in args.precision:
+            with dtype_policy(precision):
+                fast = zero_copy_torch_layout(models[("skalexnet", precision)])
+            models[("zero-copy", precision)] = fast
     measurements = []
     for batch_size in args.batch_sizes:
         x = rng.uniform(0, 255, (batch_size, size, size, 3)).astype(np.float32)
@@ -223,8 +292,8 @@ def run_worker(args):
             measurements.append(
                 ((*key, "infer"), _bind(peer.infer_step, batch_size, size), batch_size)
             )
-        for precision, model in models.items():
-            key = ("skalexnet", precision, batch_size)
+        for (impl, precision), model in models.items():
+            key = (impl, precision, batch_size)
             measurements.append(((*key, "train"), _bind(model.train_on_batch, x, y), batch_size))
             measurements.append(((*key, "infer"), _bind(model.predict_on_batch, x), batch_size))
     log(f"[{backend}] network: {len(measurements)} measurements, interleaved")
@@ -243,12 +312,16 @@ def run_worker(args):
             clf = AlexNetClassifier(
                 image_size=size, epochs=1, batch_size=batch_size, augment=None, random_state=0
             )
+            # The peer's reference: one step just before the fit and one just after.
+            peer = peers["float32"]
+            start = time.perf_counter()
+            peer.train_step(batch_size, size)
+            peer_seconds = time.perf_counter() - start
             with dtype_policy(precision):
                 seconds, batches, _ = timed_fit(clf, X, labels, args.warmup)
-            peer = peers["float32"]
-            peer_rate = interleaved_rates(
-                [("peer", _bind(peer.train_step, batch_size, size), batch_size)], 1, 0
-            )["peer"]
+            start = time.perf_counter()
+            peer.train_step(batch_size, size)
+            peer_rate = 2 * batch_size / (peer_seconds + time.perf_counter() - start)
             rate = batches * batch_size / seconds
             result["estimator"].append([precision, batch_size, rate, peer_rate])
             del clf
@@ -304,6 +377,8 @@ def run_backend(args, backend, peer_bf16):
     command += ["--epoch-batch-sizes", *map(str, args.epoch_batch_sizes)]
     if peer_bf16:
         command.append("--peer-bf16")
+    if args.zero_copy_prototype:
+        command.append("--zero-copy-prototype")
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
     completed = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True)
     for line in completed.stdout.splitlines():
@@ -332,7 +407,7 @@ def print_tables(args, results):
             peer_train = rates[("peer", "float32", batch, "train")]
             peer_infer = rates[("peer", "float32", batch, "infer")]
             infer = rates[(impl, precision, batch, "infer")]
-            label = "peer:torch" if impl == "peer" else result["backend"]
+            label = {"peer": "peer:torch", "zero-copy": "torch*"}.get(impl, result["backend"])
             if impl == "peer" and precision == "float32" and result is not results[0]:
                 label = f"peer@{result['backend']}"[:11]
             print(
@@ -341,6 +416,11 @@ def print_tables(args, results):
                 f"{infer / peer_infer:>13.2f}"
             )
 
+    if any(row[0] == "zero-copy" for result in results for row in result["network"]):
+        print(
+            "torch*: prototype, convolutions and max poolings without layout copies "
+            "(zero_copy_torch_layout)"
+        )
     print(
         "\nTable 2. Estimator path: AlexNetClassifier(epochs=1, augment=None).fit(X_uint8, y), "
         "steady state; ratio = estimator / peer float32 training (same process)"
@@ -392,6 +472,7 @@ def main(argv=None):
     for backend in available:
         log(f"== {backend} ==")
         results.append(run_backend(args, backend, peer_bf16=backend == available[0]))
+        log(f"{backend} raw: {json.dumps(results[-1])}")  # kept if a later backend fails
     if not results:
         sys.exit("no backend to measure")
 

@@ -2,13 +2,11 @@
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
+from digits import DIGITS_IMAGE_SIZE, digit_images
 
 import skalexnet  # noqa: F401
 from skalexnet import AlexNetClassifier
 
-# AlexNet's smallest input; scikit-learn's 8x8 digits are upscaled to it.
-DIGITS_IMAGE_SIZE = 67
 PRETRAIN = {
     "image_size": DIGITS_IMAGE_SIZE,
     "epochs": 4,
@@ -17,12 +15,6 @@ PRETRAIN = {
     "augment": None,
     "random_state": 0,
 }
-
-
-def digit_images():
-    """scikit-learn's real handwritten digits as uint8 8x8 images (0..16 scaled to 0..255)."""
-    X, y = load_digits(return_X_y=True)
-    return (X * 16).clip(0, 255).astype(np.uint8).reshape(-1, 8, 8), y
 
 
 @pytest.fixture(scope="session")
@@ -39,12 +31,12 @@ def digits_0_to_4_network(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def digits_5_to_9():
-    """Digits 5-9: 10 training images a class (few-shot), the rest held out."""
+    """Digits 5-9: 20 training images a class (few-shot), the rest held out."""
     images, labels = digit_images()
     rng = np.random.default_rng(0)
     unseen = np.flatnonzero(labels >= 5)
     train = np.concatenate(
-        [rng.choice(unseen[labels[unseen] == c], 10, replace=False) for c in range(5, 10)]
+        [rng.choice(unseen[labels[unseen] == c], 20, replace=False) for c in range(5, 10)]
     )
     test = np.setdiff1d(unseen, train)
     return images[train], labels[train], images[test], labels[test]

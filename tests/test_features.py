@@ -1,0 +1,163 @@
+"""AlexNetFeatureExtractor: the study's Task 3 in miniature, and its scikit-learn integration."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+from digits import DIGITS_IMAGE_SIZE
+from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import GridSearchCV
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from skalexnet import AlexNetClassifier, AlexNetFeatureExtractor
+
+
+def extractor(weights, **params):
+    return AlexNetFeatureExtractor(weights=str(weights), image_size=DIGITS_IMAGE_SIZE, **params)
+
+
+@pytest.mark.parametrize("layer", ["pool5", "fc7"])
+@pytest.mark.parametrize(
+    ("classifier", "grid"),
+    [
+        (SVC(), {"svc__C": [0.1, 1, 10]}),
+        (
+            MLPClassifier(hidden_layer_sizes=(256,), max_iter=300, random_state=0),
+            {"mlpclassifier__alpha": [1e-4, 1e-2]},
+        ),
+    ],
+    ids=["svc", "mlp"],
+)
+def test_features_of_unseen_digits_feed_a_grid_searched_classifier(
+    digits_0_to_4_network, digits_5_to_9, layer, classifier, grid
+):
+    # The study's Task 3 in miniature: features of a network that never saw digits 5-9.
+    X_train, y_train, X_test, y_test = digits_5_to_9
+    pipe = make_pipeline(
+        extractor(digits_0_to_4_network, layer=layer), StandardScaler(), clone(classifier)
+    )
+    search = GridSearchCV(pipe, grid, cv=2).fit(X_train, y_train)
+    accuracy = search.score(X_test, y_test)
+    print(f"{layer} + {type(classifier).__name__}: {accuracy:.3f}")
+    assert accuracy > 0.5  # five classes: chance is 0.2
+
+
+@pytest.fixture(scope="module")
+def fitted(digits_0_to_4_network, digits_5_to_9):
+    X_train, _, _, _ = digits_5_to_9
+    return extractor(digits_0_to_4_network, layer="pool5").fit(X_train)
+
+
+def test_fit_sets_the_layer_shapes(fitted):
+    assert fitted.feature_shapes_ == {"pool5": (1, 1, 256)}
+    assert fitted.n_features_out_ == 256
+
+
+def test_transform_is_deterministic_float32(fitted, digits_5_to_9):
+    X, _, _, _ = digits_5_to_9
+    first, second = fitted.transform(X), fitted.transform(X)
+    assert first.dtype == np.float32 and first.shape == (len(X), 256)
+    np.testing.assert_array_equal(first, second)
+
+
+def test_several_layers_equal_the_single_layer_calls_concatenated(
+    digits_0_to_4_network, digits_5_to_9
+):
+    X, _, _, _ = digits_5_to_9
+    layers = ["conv5", "pool5", "fc7"]
+    together = extractor(digits_0_to_4_network, layer=layers, pooling="max").fit_transform(X)
+    apart = [
+        extractor(digits_0_to_4_network, layer=layer, pooling="max").fit_transform(X)
+        for layer in layers
+    ]
+    np.testing.assert_array_equal(together, np.concatenate(apart, axis=1))
+
+
+def test_pooling_reduces_maps_to_one_value_per_channel(digits_0_to_4_network, digits_5_to_9):
+    X, _, _, _ = digits_5_to_9
+    flat = extractor(digits_0_to_4_network, layer="conv5").fit_transform(X)
+    avg = extractor(digits_0_to_4_network, layer="conv5", pooling="avg").fit_transform(X)
+    assert flat.shape[1] == 3 * 3 * 256 and avg.shape[1] == 256
+    np.testing.assert_allclose(avg, flat.reshape(len(X), 9, 256).mean(axis=1), rtol=1e-5)
+
+
+def test_files_and_arrays_give_identical_features(fitted, digits_5_to_9, tmp_path):
+    from PIL import Image
+
+    X, _, _, _ = digits_5_to_9
+    paths = []
+    for i, image in enumerate(X):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(image).save(paths[-1])
+    np.testing.assert_array_equal(fitted.transform(paths), fitted.transform(X))
+
+
+def test_pandas_output_is_named_by_layer(fitted, digits_5_to_9):
+    pytest.importorskip("pandas")
+    X, _, _, _ = digits_5_to_9
+    frame = clone(fitted).set_output(transform="pandas").fit(X).transform(X)
+    assert list(frame.columns[:2]) == ["pool5_0", "pool5_1"] and frame.shape == (len(X), 256)
+
+
+def test_from_estimator_uses_the_estimators_network(digits_5_to_9):
+    X, y, _, _ = digits_5_to_9
+    clf = AlexNetClassifier(image_size=DIGITS_IMAGE_SIZE, epochs=1, augment=None, random_state=0)
+    clf.fit(X, y)
+    features = AlexNetFeatureExtractor.from_estimator(clf, layer="prob").transform(X)
+    np.testing.assert_allclose(features, clf.predict_proba(X), rtol=1e-5, atol=1e-7)
+    copy = clone(AlexNetFeatureExtractor.from_estimator(clf, layer="prob")).fit(X)
+    np.testing.assert_allclose(copy.transform(X), features, rtol=1e-6)
+
+
+def test_frozen_extractor_works_in_a_pipeline(fitted, digits_5_to_9):
+    X_train, y_train, X_test, y_test = digits_5_to_9
+    pipe = make_pipeline(FrozenEstimator(fitted), SVC()).fit(X_train, y_train)
+    assert pipe.score(X_test, y_test) > 0.5
+
+
+def test_pickled_extractor_gives_the_same_features(fitted, digits_5_to_9):
+    X, _, _, _ = digits_5_to_9
+    np.testing.assert_array_equal(
+        pickle.loads(pickle.dumps(fitted)).transform(X), fitted.transform(X)
+    )
+
+
+def test_cached_grid_search_computes_features_once_per_fold(
+    digits_0_to_4_network, digits_5_to_9, tmp_path, monkeypatch
+):
+    X, y, _, _ = digits_5_to_9
+    passes = []
+    forward = AlexNetFeatureExtractor._forward
+    monkeypatch.setattr(
+        AlexNetFeatureExtractor,
+        "_forward",
+        lambda self, X: passes.append(len(X)) or forward(self, X),
+    )
+    memory = joblib.Memory(tmp_path / "cache", verbose=0)
+    pipe = make_pipeline(extractor(digits_0_to_4_network, memory=memory), SVC())
+    GridSearchCV(pipe, {"svc__C": [0.1, 1, 10, 100]}, cv=2, refit=False).fit(X, y)
+    # Two folds, each with a training part and a test part: four distinct inputs, four passes
+    # (12 without the cache: 4 candidates x 2 folds x (fit + score) = 16 transforms).
+    assert len(passes) == 4
+
+
+def test_grid_search_with_two_processes(digits_0_to_4_network, digits_5_to_9):
+    X, y, _, _ = digits_5_to_9
+    pipe = make_pipeline(extractor(digits_0_to_4_network), SVC())
+    search = GridSearchCV(pipe, {"svc__C": [1, 10]}, cv=2, n_jobs=2).fit(X, y)
+    assert search.best_score_ > 0.5
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [({"layer": "fc9"}, "layer must be"), ({"pooling": "sum"}, "pooling must be")],
+)
+def test_bad_parameters_are_named(digits_0_to_4_network, digits_5_to_9, params, message):
+    X, _, _, _ = digits_5_to_9
+    with pytest.raises(ValueError, match=message):
+        extractor(digits_0_to_4_network, **params).fit(X)
