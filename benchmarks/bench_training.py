@@ -25,15 +25,9 @@ Prints, after a header with the CPU model, thread count and versions:
 Examples::
 
     python benchmarks/bench_training.py                      # torch, float32: about 5 minutes
-    python benchmarks/bench_training.py --zero-copy-prototype
     python benchmarks/bench_training.py --precision float32 bfloat16
     /work/bench-venv/bin/python benchmarks/bench_training.py --backends torch jax tensorflow \\
         --batch-sizes 32 --epoch-sample 0
-
-``--zero-copy-prototype`` (torch backend) adds a row ``torch*`` to table 1: the same network and
-weights with convolutions and max poolings that hand torch a channels-last *view* instead of the
-two layout copies Keras's torch backend makes per layer (``zero_copy_torch_layout``), a prototype of
-a package change.
 
 Backends that the interpreter (``--python``) cannot import are reported and skipped. bfloat16 means
 Keras's ``mixed_bfloat16`` policy (set before building, reset after) and ``torch.autocast('cpu',
@@ -73,11 +67,6 @@ def parse_args(argv=None):
         help="images timed for the epoch estimate (the epoch's size: a full epoch; 0: skip)",
     )
     parser.add_argument("--epoch-batch-sizes", nargs="+", type=int, default=[STUDY_BATCH_SIZE, 32])
-    parser.add_argument(
-        "--zero-copy-prototype",
-        action="store_true",
-        help="torch: also time the network with copy-free convolutions and poolings",
-    )
     parser.add_argument("--python", default=sys.executable, help="interpreter of the workers")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--peer-bf16", action="store_true", help=argparse.SUPPRESS)
@@ -173,55 +162,6 @@ def compile_like_the_estimator(model):
     )
 
 
-def zero_copy_torch_layout(model):
-    """A copy of ``model`` (same weights) whose convolutions and max poolings skip Keras's copies.
-
-    A prototype of a package change, for the torch backend only: Keras's torch backend turns a
-    channels-last input into a contiguous channels-first tensor, then back into channels-last
-    memory, at every convolution (and once per pooling), forward and backward. ``x.permute(0, 3,
-    1, 2)`` is already a channels-first *view* in channels-last memory, which oneDNN convolutions
-    and ``max_pool2d`` take as they are, and their output permuted back is contiguous channels last.
-    """
-    import keras
-    import torch.nn.functional as F
-
-    from skalexnet._layers import GroupedConv2D
-
-    class ZeroCopyConv2D(GroupedConv2D):
-        def convolution_op(self, inputs, kernel):
-            kernel = keras.ops.convert_to_tensor(kernel)
-            padding = 0
-            if self.padding == "same":
-                padding = tuple(size // 2 for size in self.kernel_size)
-            outputs = F.conv2d(
-                inputs.permute(0, 3, 1, 2),
-                kernel.permute(3, 2, 0, 1),
-                stride=self.strides,
-                padding=padding,
-                groups=self.groups,
-            )
-            return outputs.permute(0, 2, 3, 1)
-
-    class ZeroCopyMaxPooling2D(keras.layers.MaxPooling2D):
-        def call(self, inputs):
-            outputs = F.max_pool2d(inputs.permute(0, 3, 1, 2), self.pool_size, self.strides)
-            return outputs.permute(0, 2, 3, 1)
-
-    def clone(layer):
-        if isinstance(layer, keras.layers.Conv2D):
-            return ZeroCopyConv2D.from_config(layer.get_config())
-        if isinstance(layer, keras.layers.MaxPooling2D) and layer.padding == "valid":
-            return ZeroCopyMaxPooling2D.from_config(layer.get_config())
-        return layer.__class__.from_config(layer.get_config())
-
-    if keras.backend.backend() != "torch":
-        raise ValueError(f"the zero-copy prototype is for torch, not {keras.backend.backend()}")
-    fast = keras.models.clone_model(model, clone_function=clone)
-    fast.set_weights(model.get_weights())
-    compile_like_the_estimator(fast)
-    return fast
-
-
 def check_same_function(image_size):
     """Largest |difference| of the logits of the Keras model and the peer with the same weights."""
     import keras
@@ -275,11 +215,6 @@ def run_worker(args):
     if "bfloat16" in args.precision and args.peer_bf16:
         peers["bfloat16"] = PeerSteps("bfloat16", image_size=size)
     models = {("skalexnet", p): build_keras(p, size) for p in args.precision}
-    if args.zero_copy_prototype and backend == "torch":
-        for precision in args.precision:
-            with dtype_policy(precision):
-                fast = zero_copy_torch_layout(models[("skalexnet", precision)])
-            models[("zero-copy", precision)] = fast
     measurements = []
     for batch_size in args.batch_sizes:
         x = rng.uniform(0, 255, (batch_size, size, size, 3)).astype(np.float32)
@@ -377,8 +312,6 @@ def run_backend(args, backend, peer_bf16):
     command += ["--epoch-batch-sizes", *map(str, args.epoch_batch_sizes)]
     if peer_bf16:
         command.append("--peer-bf16")
-    if args.zero_copy_prototype:
-        command.append("--zero-copy-prototype")
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
     completed = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True)
     for line in completed.stdout.splitlines():
@@ -407,7 +340,7 @@ def print_tables(args, results):
             peer_train = rates[("peer", "float32", batch, "train")]
             peer_infer = rates[("peer", "float32", batch, "infer")]
             infer = rates[(impl, precision, batch, "infer")]
-            label = {"peer": "peer:torch", "zero-copy": "torch*"}.get(impl, result["backend"])
+            label = "peer:torch" if impl == "peer" else result["backend"]
             if impl == "peer" and precision == "float32" and result is not results[0]:
                 label = f"peer@{result['backend']}"[:11]
             print(
@@ -416,11 +349,6 @@ def print_tables(args, results):
                 f"{infer / peer_infer:>13.2f}"
             )
 
-    if any(row[0] == "zero-copy" for result in results for row in result["network"]):
-        print(
-            "torch*: prototype, convolutions and max poolings without layout copies "
-            "(zero_copy_torch_layout)"
-        )
     print(
         "\nTable 2. Estimator path: AlexNetClassifier(epochs=1, augment=None).fit(X_uint8, y), "
         "steady state; ratio = estimator / peer float32 training (same process)"

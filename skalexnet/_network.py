@@ -8,7 +8,12 @@ import math
 
 import keras
 
-from ._layers import GroupedConv2D, ImagePreprocessing, LocalResponseNormalization
+from ._layers import (
+    AlexNetConv2D,
+    AlexNetMaxPooling2D,
+    ImagePreprocessing,
+    LocalResponseNormalization,
+)
 
 IMAGENET_RGB_MEAN = (123.68, 116.779, 103.939)
 CAFFE_BGR_MEAN = (104.007, 116.669, 122.679)
@@ -117,12 +122,11 @@ def _max_pool(x, name, ceil, dtype):
         pad = (_pool_output(size, ceil=True) - 1) * 2 + 3 - size
         if pad > 0:
             x = keras.layers.ZeroPadding2D(((0, pad), (0, pad)), name=f"{name}_pad", dtype=dtype)(x)
-    return keras.layers.MaxPooling2D(3, strides=2, name=name, dtype=dtype)(x)
+    return AlexNetMaxPooling2D(3, strides=2, name=name, dtype=dtype)(x)
 
 
 def _conv(x, name, filters, kernel_size, groups, dtype, strides=1, padding="same"):
-    layer = GroupedConv2D if groups > 1 else keras.layers.Conv2D
-    return layer(
+    return AlexNetConv2D(
         filters,
         kernel_size,
         strides=strides,

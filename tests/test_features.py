@@ -140,10 +140,10 @@ def test_cached_grid_search_computes_features_once_per_fold(
     )
     memory = joblib.Memory(tmp_path / "cache", verbose=0)
     pipe = make_pipeline(extractor(digits_0_to_4_network, memory=memory), SVC())
-    GridSearchCV(pipe, {"svc__C": [0.1, 1, 10, 100]}, cv=2, refit=False).fit(X, y)
-    # Two folds, each with a training part and a test part: four distinct inputs, four passes
-    # (12 without the cache: 4 candidates x 2 folds x (fit + score) = 16 transforms).
-    assert len(passes) == 4
+    GridSearchCV(pipe, {"svc__C": [0.1, 1, 10, 100]}, cv=3, refit=False).fit(X, y)
+    # Three folds, each with a training part and a test part: six distinct inputs, six passes,
+    # where 4 candidates x 3 folds x (fit + score) = 24 passes would run without the cache.
+    assert len(passes) == 6
 
 
 def test_grid_search_with_two_processes(digits_0_to_4_network, digits_5_to_9):

@@ -4,7 +4,12 @@ import keras
 import numpy as np
 import pytest
 
-from skalexnet._layers import GroupedConv2D, ImagePreprocessing, LocalResponseNormalization
+from skalexnet._layers import (
+    AlexNetConv2D,
+    AlexNetMaxPooling2D,
+    ImagePreprocessing,
+    LocalResponseNormalization,
+)
 
 
 def lrn_reference(x, size, alpha, beta, k, alpha_over_size):
@@ -41,19 +46,40 @@ def test_lrn_conventions_differ_on_realistic_activations():
     assert not np.allclose(keras.ops.convert_to_numpy(paper), keras.ops.convert_to_numpy(caffe))
 
 
-def test_grouped_convolution_split_path_equals_native_groups():
-    x = np.random.default_rng(2).normal(size=(2, 9, 9, 8)).astype("float32")
-    layer = GroupedConv2D(6, 3, groups=2, padding="same")
-    native = keras.ops.convert_to_numpy(
-        keras.layers.Conv2D.convolution_op(layer, x, _built(layer, x))
-    )
+CONVOLUTIONS = [
+    {"filters": 6, "kernel_size": 3, "groups": 2, "padding": "same"},
+    {"filters": 4, "kernel_size": 5, "groups": 1, "padding": "same"},
+    {"filters": 8, "kernel_size": 11, "strides": 4, "groups": 1, "padding": "valid"},
+    {"filters": 6, "kernel_size": 3, "strides": 2, "groups": 2, "padding": "same"},
+]
+
+
+def _generic_and_fast(layer, x):
+    layer.build(x.shape)
+    generic = keras.layers.Conv2D.convolution_op(layer, x, layer.kernel)
+    fast = layer.convolution_op(x, layer.kernel)
+    return keras.ops.convert_to_numpy(generic), keras.ops.convert_to_numpy(fast)
+
+
+@pytest.mark.parametrize("settings", CONVOLUTIONS)
+def test_backend_specific_convolution_equals_keras_conv2d(settings):
+    x = np.random.default_rng(2).normal(size=(2, 23, 23, 8)).astype("float32")
+    generic, fast = _generic_and_fast(AlexNetConv2D(**settings), x)
+    np.testing.assert_allclose(fast, generic, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("settings", [s for s in CONVOLUTIONS if s["groups"] > 1])
+def test_split_group_convolution_equals_keras_conv2d(settings):
+    x = np.random.default_rng(3).normal(size=(2, 9, 9, 8)).astype("float32")
+    layer = AlexNetConv2D(**settings)
+    generic, _ = _generic_and_fast(layer, x)
     split = keras.ops.convert_to_numpy(layer._split_convolution(x, layer.kernel))
-    np.testing.assert_allclose(split, native, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(split, generic, rtol=1e-5, atol=1e-5)
 
 
 def test_grouped_convolution_keeps_each_group_to_its_input_channels():
     # Output channels of group g must not see input channels of the other group.
-    layer = GroupedConv2D(4, 1, groups=2, use_bias=False)
+    layer = AlexNetConv2D(4, 1, groups=2, use_bias=False)
     x = np.zeros((1, 1, 1, 4), "float32")
     x[..., :2] = 1.0  # only group 0's inputs are non-zero
     layer.build(x.shape)
@@ -62,9 +88,13 @@ def test_grouped_convolution_keeps_each_group_to_its_input_channels():
     np.testing.assert_array_equal(out, [2, 2, 0, 0])
 
 
-def _built(layer, x):
-    layer.build(x.shape)
-    return layer.kernel
+def test_max_pooling_equals_keras_max_pooling():
+    x = np.random.default_rng(4).normal(size=(2, 13, 13, 5)).astype("float32")
+    ours = AlexNetMaxPooling2D(3, strides=2)(x)
+    theirs = keras.layers.MaxPooling2D(3, strides=2)(x)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(ours), keras.ops.convert_to_numpy(theirs)
+    )
 
 
 def test_preprocessing_subtracts_mean_and_scales_per_channel():
@@ -84,7 +114,8 @@ def test_layers_survive_serialisation():
     for layer in (
         LocalResponseNormalization(size=3, k=1.5),
         ImagePreprocessing((1, 2, 3), (4, 5, 6), reverse_channels=True),
-        GroupedConv2D(4, 3, groups=2),
+        AlexNetConv2D(4, 3, groups=2),
+        AlexNetMaxPooling2D(3, strides=2),
     ):
         clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
         assert type(clone) is type(layer)
