@@ -387,6 +387,7 @@ def _move_into(staging: str, out: str) -> None:
 # The demo: digits 0-4 stand in for ImageNet, digits 5-9 for the new task.
 DEMO_IMAGE_SIZE = 67
 DEMO_TRAIN_PER_CLASS = 20
+DEMO_TEST_PER_CLASS = 60
 DEMO_PRETRAIN = {
     "image_size": DEMO_IMAGE_SIZE,
     "epochs": 4,
@@ -397,8 +398,8 @@ DEMO_PRETRAIN = {
 
 
 def write_demo_data(root: str, seed: int = 0) -> tuple[str, str]:
-    """Write digits 5-9 as ``root/data/Train`` (few a class) and ``root/data/Test`` (the rest),
-    and a network trained on digits 0-4 as ``root/pretrained_digits_0_to_4.keras``."""
+    """Write digits 5-9 as ``root/data/Train`` and ``root/data/Test`` (20 and 60 a class), and a
+    network trained on digits 0-4 as ``root/pretrained_digits_0_to_4.keras``."""
     from PIL import Image
     from sklearn.datasets import load_digits
 
@@ -411,7 +412,7 @@ def write_demo_data(root: str, seed: int = 0) -> tuple[str, str]:
         indices = rng.permutation(np.flatnonzero(labels == digit))
         for part, chosen in (
             ("Train", indices[:DEMO_TRAIN_PER_CLASS]),
-            ("Test", indices[DEMO_TRAIN_PER_CLASS:]),
+            ("Test", indices[DEMO_TRAIN_PER_CLASS : DEMO_TRAIN_PER_CLASS + DEMO_TEST_PER_CLASS]),
         ):
             folder = os.path.join(data_dir, part, str(digit))
             os.makedirs(folder, exist_ok=True)
@@ -429,7 +430,8 @@ def run_demo(out, epochs: int = 16, seed: int = 0, verbose: int = 1, log=print) 
     """The three tasks on scikit-learn's digits, with no download.
 
     A network trained on digits 0-4 plays ImageNet's part; the tasks run on digits 5-9 with
-    20 training images a class, tested on the other ~800, at AlexNet's smallest input (67x67).
+    20 training images a class, tested on 60 others a class, at AlexNet's smallest input
+    (67x67).
 
     Parameters
     ----------
