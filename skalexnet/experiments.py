@@ -294,7 +294,7 @@ def write_report(results: dict, settings: Settings, data_dir: str, out: str, plo
         "",
         f"Data: `{data_dir}` ({results[next(iter(results))].n_train} training images).",
         "",
-        "| task | test accuracy | epochs | seconds / epoch | training images / s | study |",
+        "| task | test accuracy | epochs | seconds / epoch | images / s | study |",
         "|---|---|---|---|---|---|",
     ]
     for task, r in results.items():
@@ -304,8 +304,10 @@ def write_report(results: dict, settings: Settings, data_dir: str, out: str, plo
         )
     lines += [
         "",
-        "The study's column is its dogs-vs-cats result (1000 training images a class, Keras 1 on "
-        "Theano, a Tesla K20m); it compares only where the data set is the same.",
+        "Seconds per epoch include the evaluation on the test images after each epoch; images/s "
+        "is training images times epochs over the task's whole time. The study's column is its "
+        "dogs-vs-cats result (1000 training images a class, Keras 1 on Theano, a Tesla K20m); it "
+        "compares only where the data set is the same.",
         "",
         "## Settings",
         "",
@@ -461,6 +463,4 @@ def run_demo(out, epochs: int = 16, seed: int = 0, verbose: int = 1, log=print) 
             weights=weights,
             verbose=verbose,
         )
-        results = run_experiments(data_dir, out, TASKS, settings, log=log)
-        shutil.copy(weights, os.path.join(os.fspath(out), os.path.basename(weights)))
-    return results
+        return run_experiments(data_dir, out, TASKS, settings, log=log)
