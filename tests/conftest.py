@@ -5,7 +5,7 @@ import pytest
 from digits import DIGITS_IMAGE_SIZE, digit_images
 
 import skalexnet  # noqa: F401
-from skalexnet import AlexNetClassifier
+from skalexnet import AlexNetClassifier, build_alexnet
 
 PRETRAIN = {
     "image_size": DIGITS_IMAGE_SIZE,
@@ -40,3 +40,17 @@ def digits_5_to_9():
     )
     test = np.setdiff1d(unseen, train)
     return images[train], labels[train], images[test], labels[test]
+
+
+@pytest.fixture(scope="module")
+def fast_build():
+    """build_alexnet without drawing 61M He-normal values, for tests that set every weight."""
+    import keras
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            keras.initializers.HeNormal,
+            "__call__",
+            lambda self, shape, dtype=None: keras.ops.zeros(shape, dtype=dtype),
+        )
+        yield build_alexnet

@@ -6,21 +6,14 @@ import keras
 import numpy as np
 import pytest
 
-from skalexnet._network import build_alexnet
 from skalexnet.weights import WeightSet, apply_weights, detect_format, load_weights
 from skalexnet.weights._transforms import fc6_rows_chw_to_hwc
 
 
 @pytest.fixture(scope="module")
-def model():
+def model(fast_build):
     """A torchvision AlexNet built without drawing its 61M initial values (set below anyway)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(
-            keras.initializers.HeNormal,
-            "__call__",
-            lambda self, shape, dtype=None: keras.ops.zeros(shape, dtype=dtype),
-        )
-        return build_alexnet("torchvision", 10, 224)
+    return fast_build("torchvision", 10, 224)
 
 
 def _weights_like(model, **replace):

@@ -11,11 +11,10 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 
-from skalexnet._network import ARCHITECTURES, build_alexnet
+from skalexnet._network import ARCHITECTURES
 from skalexnet.weights import apply_weights, load_weights, read_convnets_keras_h5
 
 sys.path.insert(0, str(Path(__file__).parent / "reference"))
@@ -29,18 +28,6 @@ from convnets_keras_weights import (
 
 THEANO_REFERENCE = Path(__file__).parent / "fixtures" / "weights" / "convnets_keras_theano.npz"
 ORIGINAL_PARAMS = 60_965_224
-
-
-@pytest.fixture(scope="module")
-def fast_build():
-    """build_alexnet without drawing 61M He-normal values: apply_weights replaces them all."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(
-            keras.initializers.HeNormal,
-            "__call__",
-            lambda self, shape, dtype=None: keras.ops.zeros(shape, dtype=dtype),
-        )
-        yield build_alexnet
 
 
 @pytest.fixture(scope="module")

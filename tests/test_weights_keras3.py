@@ -4,20 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from skalexnet._network import WEIGHTED_LAYERS, build_alexnet
+from skalexnet._network import WEIGHTED_LAYERS
 from skalexnet.weights import apply_weights, load_weights, read_keras_weights
-
-
-@pytest.fixture(scope="module")
-def fast_build():
-    """build_alexnet without drawing 61M He-normal values; _randomize sets them all instead."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(
-            keras.initializers.HeNormal,
-            "__call__",
-            lambda self, shape, dtype=None: keras.ops.zeros(shape, dtype=dtype),
-        )
-        yield build_alexnet
 
 
 def _randomize(model, seed=0):

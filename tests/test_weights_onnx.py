@@ -4,11 +4,10 @@ import re
 import sys
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 
-from skalexnet._network import ARCHITECTURES, build_alexnet
+from skalexnet._network import ARCHITECTURES
 from skalexnet.weights import apply_weights, load_weights, read_onnx_bvlcalexnet
 
 pytest.importorskip("onnx")
@@ -25,18 +24,6 @@ from onnx_bvlcalexnet import (
 
 CAFFE_PARAMS = 60_965_224
 TINY_WIDTHS = (8, 8, 8, 8, 8, 16)  # structure-only graphs: kilobytes instead of 240 MB
-
-
-@pytest.fixture(scope="module")
-def fast_build():
-    """build_alexnet without drawing 61M He-normal values: apply_weights replaces them all."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(
-            keras.initializers.HeNormal,
-            "__call__",
-            lambda self, shape, dtype=None: keras.ops.zeros(shape, dtype=dtype),
-        )
-        yield build_alexnet
 
 
 @pytest.fixture(scope="module")

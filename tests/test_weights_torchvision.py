@@ -8,11 +8,9 @@ import sys
 import zipfile
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 
-from skalexnet._network import build_alexnet
 from skalexnet.weights import (
     apply_weights,
     load_weights,
@@ -26,18 +24,6 @@ from compare import fc8_logits, relative_error  # noqa: E402
 from torchvision_alexnet import random_state_dict, torchvision_logits  # noqa: E402
 
 TORCHVISION_PARAMS = 61_100_840
-
-
-@pytest.fixture(scope="module")
-def fast_build():
-    """build_alexnet without drawing 61M He-normal values: apply_weights replaces them all."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(
-            keras.initializers.HeNormal,
-            "__call__",
-            lambda self, shape, dtype=None: keras.ops.zeros(shape, dtype=dtype),
-        )
-        yield build_alexnet
 
 
 @pytest.fixture(scope="module")
