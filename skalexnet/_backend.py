@@ -11,9 +11,9 @@ import json
 import os
 import sys
 
-# Order of preference when the configured backend is missing: torch trains fastest on CPU here
-# (see benchmarks/bench_training.py) and installs without a GPU stack.
-PREFERRED_BACKENDS = ("torch", "jax", "tensorflow")
+# Order of preference when the configured backend is missing: torch is skalexnet's dependency
+# and trained at 1.1x a plain PyTorch AlexNet (benchmarks/bench_training.py); jax was slowest.
+PREFERRED_BACKENDS = ("torch", "tensorflow", "jax")
 
 
 def _is_installed(backend: str) -> bool:
@@ -51,5 +51,5 @@ def select_backend() -> str:
             os.environ["KERAS_BACKEND"] = backend
             return backend
     raise ImportError(
-        "skalexnet needs one Keras backend: pip install torch (or jax, or tensorflow)."
+        "skalexnet needs one Keras backend: pip install torch (or tensorflow, or jax)."
     )

@@ -2,7 +2,7 @@
 
 import keras
 
-from ._network import build_alexnet
+from ._network import ARCHITECTURES, PREPROCESSING, build_alexnet
 from .weights import apply_weights, detect_format, load_weights, read_keras_weights, resolve_weights
 
 
@@ -93,8 +93,6 @@ def _from_model(source: keras.Model, n_classes, image_size, arch, new_top, dtype
 
 def _network_config(model: keras.Model) -> dict:
     """Architecture, preprocessing and classes of a model built by build_alexnet."""
-    from ._network import ARCHITECTURES, PREPROCESSING
-
     arch = model.name.removeprefix("alexnet_")
     if arch not in ARCHITECTURES:
         raise ValueError(
