@@ -1,5 +1,7 @@
 """AlexNetClassifier: AlexNet trained from scratch behind scikit-learn's classifier API."""
 
+from dataclasses import replace
+
 import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.utils import check_random_state
@@ -232,9 +234,8 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
         if first_call:
             self._initialize(np.unique(column_or_1d(classes)))
         train = self._training_batches(images, y, sample_weight)
-        last_round = self._training_rounds()[-1]
-        one_epoch = type(last_round)(last_round.first_trainable, 1, last_round.learning_rate)
-        self._run_round(train, None, one_epoch, len(self._training_rounds()) - 1)
+        rounds = self._training_rounds()
+        self._run_round(train, None, replace(rounds[-1], epochs=1), len(rounds) - 1)
         return self
 
     def _check_y(self, y):
