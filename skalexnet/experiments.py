@@ -107,6 +107,22 @@ def _labels(bunch):
     return np.asarray(bunch.target_names)[bunch.target]
 
 
+def _fit_and_evaluate(task, estimator, train, test) -> TaskResult:
+    """Fit with the test folder as validation data; its last epoch's accuracy is the result."""
+    start = time.perf_counter()
+    estimator.fit(train.filenames, _labels(train), validation_data=(test.filenames, _labels(test)))
+    seconds = time.perf_counter() - start
+    history = estimator.history_
+    return TaskResult(
+        task,
+        history["val_accuracy"][-1],
+        estimator.n_epochs_,
+        seconds,
+        len(train.filenames),
+        history,
+    )
+
+
 def run_scratch(train, test, settings: Settings) -> TaskResult:
     """Task 1: AlexNet trained from scratch with the study's settings."""
     clf = AlexNetClassifier(
@@ -116,13 +132,7 @@ def run_scratch(train, test, settings: Settings) -> TaskResult:
         random_state=settings.seed,
         verbose=settings.verbose,
     )
-    start = time.perf_counter()
-    clf.fit(train.filenames, _labels(train), validation_data=(test.filenames, _labels(test)))
-    seconds = time.perf_counter() - start
-    accuracy = clf.history_["val_accuracy"][-1]
-    return TaskResult(
-        "scratch", accuracy, clf.n_epochs_, seconds, len(train.filenames), clf.history_
-    )
+    return _fit_and_evaluate("scratch", clf, train, test)
 
 
 def finetune_schedule(epochs: int) -> list:
@@ -141,13 +151,7 @@ def run_finetune(train, test, settings: Settings) -> TaskResult:
         random_state=settings.seed,
         verbose=settings.verbose,
     )
-    start = time.perf_counter()
-    tuner.fit(train.filenames, _labels(train), validation_data=(test.filenames, _labels(test)))
-    seconds = time.perf_counter() - start
-    accuracy = tuner.history_["val_accuracy"][-1]
-    return TaskResult(
-        "finetune", accuracy, tuner.n_epochs_, seconds, len(train.filenames), tuner.history_
-    )
+    return _fit_and_evaluate("finetune", tuner, train, test)
 
 
 def run_features(train, test, settings: Settings) -> TaskResult:
