@@ -198,8 +198,6 @@ class AlexNetBase(BaseEstimator):
             )
         for key, values in history.history.items():
             self.history_.setdefault(key, []).extend(float(v) for v in values)
-        if len(self._training_rounds()) > 1:
-            self.history_.setdefault("round", []).extend([round_index] * training_round.epochs)
         self.n_epochs_ += training_round.epochs
 
     # -- prediction --------------------------------------------------------------------------

@@ -167,6 +167,7 @@ class_weight, warm_start, random_state, verbose
     def _run_round(self, train, validation, training_round, round_index):
         super()._run_round(train, validation, training_round, round_index)
         if training_round.epochs:
+            self.history_.setdefault("round", []).extend([round_index] * training_round.epochs)
             self.rounds_.append(
                 {
                     "first_trainable": training_round.first_trainable,
