@@ -65,12 +65,27 @@ class PeerSteps:
     """One training and one inference step of the PyTorch AlexNet, for interleaved timing.
 
     Same optimizer (SGD, lr 0.01, momentum 0.9, Nesterov) and loss (cross-entropy on the logits)
-    as the estimator; ``precision='bfloat16'`` runs under ``torch.autocast('cpu', bfloat16)``.
+    as the estimator. The model and its fixed batches live on ``device`` ('cpu' or 'cuda'), in
+    the channels-last memory format when ``channels_last`` (what cuDNN's tensor-core
+    convolutions read natively); ``precision='bfloat16'`` runs under ``torch.autocast(device,
+    bfloat16)``. Every step ends with a ``.item()``, so it returns when the device is done.
     """
 
-    def __init__(self, precision="float32", n_classes=2, image_size=227, seed=0):
+    def __init__(
+        self,
+        precision="float32",
+        n_classes=2,
+        image_size=227,
+        seed=0,
+        device="cpu",
+        channels_last=False,
+    ):
         torch.manual_seed(seed)
-        self.model = TorchAlexNet(n_classes, image_size)
+        self.device = torch.device(device)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.model = TorchAlexNet(n_classes, image_size).to(
+            self.device, memory_format=self.memory_format
+        )
         self.optimizer = torch.optim.SGD(
             self.model.parameters(), lr=0.01, momentum=0.9, nesterov=True
         )
@@ -79,20 +94,24 @@ class PeerSteps:
         self._inputs = {}
 
     def inputs(self, batch_size, image_size):
-        """A fixed random batch, channels first, pixels in [0, 255]."""
+        """A fixed random batch on the device, pixels in [0, 255] (NCHW, maybe channels-last)."""
         key = (batch_size, image_size)
         if key not in self._inputs:
             generator = torch.Generator().manual_seed(batch_size)
             x = torch.rand(batch_size, 3, image_size, image_size, generator=generator) * 255.0
             y = torch.randint(0, 2, (batch_size,), generator=generator)
-            self._inputs[key] = (x, y)
+            x = x.to(self.device).contiguous(memory_format=self.memory_format)
+            self._inputs[key] = (x, y.to(self.device))
         return self._inputs[key]
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast)
 
     def train_step(self, batch_size, image_size):
         x, y = self.inputs(batch_size, image_size)
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.autocast):
+        with self._autocast():
             loss = self.loss_fn(self.model(x), y)
         loss.backward()
         self.optimizer.step()
@@ -101,9 +120,8 @@ class PeerSteps:
     def infer_step(self, batch_size, image_size):
         x, _ = self.inputs(batch_size, image_size)
         self.model.eval()
-        with torch.inference_mode():
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.autocast):
-                return self.model(x).float().sum().item()
+        with torch.inference_mode(), self._autocast():
+            return self.model(x).float().sum().item()
 
 
 def load_keras_weights(peer, keras_model):

@@ -6,6 +6,7 @@ layers train, for how many epochs, at which learning rate), never in how a round
 
 import contextlib
 import random
+import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -15,8 +16,18 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_array, check_consistent_length, validate_data
 
 from ._augment import resolve_augmentation
+from ._callbacks import EpochRecorder, NonFiniteLossError, StopOnNonFiniteLoss
+from ._checkpoint import (
+    check_same_training,
+    checkpoint_path,
+    configuration,
+    data_fingerprint,
+    read_checkpoint,
+    write_checkpoint,
+)
 from ._data import ImageBatches, as_image_set, check_loading_options, is_path_sequence
 from ._network import ARCHITECTURES, WEIGHTED_LAYERS, min_image_size
+from ._precision import PRECISIONS, dtype_policy, resolve_precision
 
 PREDICT_BATCH_SIZE = 64
 
@@ -79,11 +90,15 @@ class AlexNetBase(BaseEstimator):
         "learning_rate": (Real, 0, False),
         "momentum": (Real, 0, True),
         "decay": (Real, 0, True),
+        "n_iter_no_change": (Integral, 1, True),
     }
     _choice_params = {
         "arch": (None, *ARCHITECTURES),
         "loss": ("categorical_crossentropy", "mse"),
         "nesterov": (True, False),
+        "early_stopping": (True, False),
+        "precision": PRECISIONS,
+        "distribution": (None, "data_parallel"),
     }
 
     def _validate_params(self):
@@ -94,6 +109,18 @@ class AlexNetBase(BaseEstimator):
             if hasattr(self, name):
                 _check_param(self, name, None, choices=choices)
         _check_param(self, "image_size", Integral)
+        if hasattr(self, "validation_fraction"):
+            _check_param(self, "validation_fraction", Real, 0, include_minimum=False)
+            if self.validation_fraction >= 1:
+                raise ValueError(
+                    f"validation_fraction must be < 1; got {self.validation_fraction!r}."
+                )
+        for callback in getattr(self, "callbacks", None) or ():
+            if not isinstance(callback, keras.callbacks.Callback):
+                raise TypeError(
+                    f"callbacks must be Keras callbacks (keras.callbacks.Callback); got "
+                    f"{callback!r}."
+                )
         # With arch=None the weights decide the variant; build_alexnet then checks the size.
         smallest = min_image_size(self.arch or "original")
         if self.arch is not None and self.image_size < smallest:
@@ -150,15 +177,25 @@ class AlexNetBase(BaseEstimator):
         # cannot (every input needs an output), so there a broken file raises, naming it.
         if targets is not None and getattr(images, "on_error", "raise") == "skip":
             images.skip_unreadable()
+        devices = self._n_devices()
+        batch_size = self.batch_size if training else max(self.batch_size, PREDICT_BATCH_SIZE)
+        if batch_size % devices:
+            if training:
+                raise ValueError(
+                    f"batch_size={self.batch_size} cannot be split evenly over the {devices} "
+                    f"devices of distribution={self.distribution!r}: use a multiple of {devices}."
+                )
+            batch_size += devices - batch_size % devices
         return ImageBatches(
             images,
             targets,
             sample_weight,
-            batch_size=self.batch_size if training else max(self.batch_size, PREDICT_BATCH_SIZE),
+            batch_size=batch_size,
             shuffle=training,
             augmentation=resolve_augmentation(getattr(self, "augment", None)) if training else None,
             seed=getattr(self, "_seed_", 0),
             first_epoch=epoch,
+            devices=devices,
         )
 
     @staticmethod
@@ -180,29 +217,204 @@ class AlexNetBase(BaseEstimator):
             metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
         )
 
-    def _run_round(self, train, validation, training_round, round_index):
-        """Train one round; append its epochs to history_."""
-        if training_round.epochs == 0:
+    def _train(self, train, validation, rounds, position=(0, 0)):
+        """Run ``rounds`` (pairs of schedule index and round) from ``position`` (round index,
+        epochs done in it), keeping the last completed epoch when training is interrupted."""
+        self._position = tuple(position)
+        self._last_completed = self._variable_values()
+        try:
+            for index, training_round in rounds:
+                if index >= self._position[0]:
+                    done = self._position[1] if index == self._position[0] else 0
+                    self._run_round(train, validation, training_round, index, done)
+        except KeyboardInterrupt:
+            self._roll_back()
+            warnings.warn(
+                f"{type(self).__name__}.fit was interrupted: the estimator keeps the weights and "
+                f"history of epoch {self.n_epochs_}, the last completed one, and can predict.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        except NonFiniteLossError as error:
+            self._roll_back()
+            raise NonFiniteLossError(
+                f"{error} The estimator keeps the weights of epoch {self.n_epochs_}, the last "
+                f"completed one."
+            ) from None
+        finally:
+            del self._last_completed, self._position
+
+    def _run_round(self, train, validation, training_round, round_index, epochs_done=0):
+        """Train one round, or what is left of it after ``epochs_done`` epochs."""
+        remaining = training_round.epochs - epochs_done
+        if remaining <= 0:
+            self._optimizer_state = None
             return
         self.trainable_layers_ = set_trainable_from(self.model_, training_round.first_trainable)
+        if epochs_done == 0:
+            self._start_round(training_round, round_index)
         # A change of layer.trainable only takes effect once the model is compiled again.
         self._compile(training_round.learning_rate)
-        done = self.n_epochs_
-        with seeded(self._seed_ + done):
-            history = self.model_.fit(
+        self._restore_optimizer_state()
+        callbacks = [
+            EpochRecorder(lambda logs: self._complete_epoch(logs, round_index)),
+            StopOnNonFiniteLoss(training_round.learning_rate),
+            *self._early_stopping_callbacks(validation),
+            *(self.callbacks or ()),
+        ]
+        first = self.n_epochs_
+        # Seeded per round, not per call, so that a resumed round draws as an unbroken one.
+        with seeded(self._seed_ + first - epochs_done):
+            self.model_.fit(
                 train,
                 validation_data=validation,
-                epochs=done + training_round.epochs,
-                initial_epoch=done,
+                epochs=first + remaining,
+                initial_epoch=first,
                 verbose=self.verbose,
+                callbacks=callbacks,
             )
-        for key, values in history.history.items():
-            self.history_.setdefault(key, []).extend(float(v) for v in values)
-        self.n_epochs_ += training_round.epochs
+        stopped_early = self.n_epochs_ - first < remaining
+        self._position = (round_index + 1, 0)
+        if stopped_early or self._early_stopping_callbacks(validation):
+            # Early stopping may have put the best epoch's weights back: keep those.
+            self._last_completed = self._variable_values()
+            self._write_checkpoint()
+
+    def _start_round(self, training_round, round_index):
+        """Called when a round begins (not when it is resumed); estimators record rounds here."""
+
+    def _history_extras(self, round_index):
+        """Extra ``history_`` entries for an epoch of round ``round_index``."""
+        return {}
+
+    def _early_stopping_callbacks(self, validation):
+        if not getattr(self, "early_stopping", False) or validation is None:
+            return []
+        return [
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=self.n_iter_no_change, restore_best_weights=True
+            )
+        ]
+
+    def _complete_epoch(self, logs, round_index):
+        """Record a finished epoch: history, position, the weights to fall back to, checkpoint."""
+        for key, value in {**logs, **self._history_extras(round_index)}.items():
+            self.history_.setdefault(key, []).append(value)
+        self.n_epochs_ += 1
+        current, done = self._position
+        self._position = (round_index, done + 1 if current == round_index else 1)
+        self._last_completed = self._variable_values()
+        self._write_checkpoint()
+
+    def _variable_values(self):
+        # Every variable, the dropout layers' random-generator states included.
+        return [keras.ops.convert_to_numpy(v.value) for v in self.model_.variables]
+
+    def _roll_back(self):
+        for variable, value in zip(self.model_.variables, self._last_completed, strict=True):
+            variable.assign(value)
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def _open_checkpoint(self, X, y, sample_weight, validation_data):
+        """The checkpoint to resume from (None if there is none); a mismatching one raises."""
+        self._checkpoint_identity = None
+        if getattr(self, "checkpoint_dir", None) is None:
+            return None
+        self._checkpoint_identity = {
+            "estimator": type(self).__name__,
+            "configuration": configuration(self),
+            "data": data_fingerprint(X, y, sample_weight, validation_data),
+            "backend": keras.backend.backend(),
+        }
+        checkpoint = read_checkpoint(self.checkpoint_dir)
+        if checkpoint is not None:
+            check_same_training(
+                checkpoint.record,
+                self._checkpoint_identity,
+                checkpoint_path(self.checkpoint_dir),
+            )
+        return checkpoint
+
+    def _write_checkpoint(self):
+        if getattr(self, "_checkpoint_identity", None) is None:
+            return
+        optimizer = self.model_.optimizer
+        record = {
+            **self._checkpoint_identity,
+            "seed": self._seed_,
+            "history": self.history_,
+            "n_epochs": self.n_epochs_,
+            "position": list(self._position),
+            "state": self._training_state(),
+        }
+        optimizer_values = [keras.ops.convert_to_numpy(v.value) for v in optimizer.variables]
+        write_checkpoint(self.checkpoint_dir, record, self._last_completed, optimizer_values)
+
+    def _resume(self, checkpoint):
+        """Put a checkpoint's state into the freshly built model; return the position to go on."""
+        record = checkpoint.record
+        variables = self.model_.variables
+        if len(variables) != len(checkpoint.model_variables):
+            raise ValueError(
+                f"The checkpoint in {self.checkpoint_dir} holds {len(checkpoint.model_variables)} "
+                f"model variables; this network has {len(variables)}."
+            )
+        for variable, value in zip(variables, checkpoint.model_variables, strict=True):
+            variable.assign(value)
+        self.history_ = record["history"]
+        self.n_epochs_ = record["n_epochs"]
+        self._set_training_state(record["state"])
+        self._optimizer_state = checkpoint.optimizer_variables
+        return tuple(record["position"])
+
+    def _restore_optimizer_state(self):
+        state, self._optimizer_state = getattr(self, "_optimizer_state", None), None
+        if state is None:
+            return
+        optimizer = self.model_.optimizer
+        optimizer.build(self.model_.trainable_variables)
+        for variable, value in zip(optimizer.variables, state, strict=True):
+            variable.assign(value)
+
+    def _training_state(self) -> dict:
+        """Estimator-specific state (JSON) that a checkpoint keeps; see _set_training_state."""
+        return {}
+
+    def _set_training_state(self, state: dict):
+        pass
+
+    # -- devices and precision ---------------------------------------------------------------
+
+    def _dtype_policy(self):
+        self.precision_ = resolve_precision(getattr(self, "precision", "float32"))
+        return dtype_policy(self.precision_)
+
+    def _n_devices(self):
+        if getattr(self, "distribution", None) is None:
+            return 1
+        return len(keras.distribution.list_devices())
+
+    def _distribution_scope(self):
+        """Keras's distribution for this estimator's work only; never left set afterwards."""
+        if getattr(self, "distribution", None) is None:
+            return contextlib.nullcontext()
+        if keras.backend.backend() != "jax":
+            raise ValueError(
+                f"distribution={self.distribution!r} uses Keras's distribution API, which "
+                f"Keras implements for the JAX backend only; this is the "
+                f"{keras.backend.backend()!r} backend. Set KERAS_BACKEND=jax before importing "
+                f"skalexnet."
+            )
+        return keras.distribution.DataParallel(devices=keras.distribution.list_devices()).scope()
 
     # -- prediction --------------------------------------------------------------------------
 
     def _predict_batches(self, model, X):
         """The model's output(s) for X, one batch at a time, never augmented."""
         images, _ = self._validate_X(X, reset=False)
-        return model.predict(self._batches(images), verbose=self.verbose)
+        with self._distribution_scope():
+            outputs = model.predict(self._batches(images), verbose=self.verbose)
+        # Data-parallel prediction pads the last batch; the padding's outputs go.
+        n = len(images.usable)
+        return [o[:n] for o in outputs] if isinstance(outputs, list) else outputs[:n]

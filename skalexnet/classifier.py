@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import numpy as np
 from sklearn.base import ClassifierMixin
+from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
@@ -72,6 +73,35 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
         image, so ``predict`` always raises on an unreadable file, naming it.
     class_weight : dict, 'balanced' or None, default=None
         Weights per class, multiplied into ``sample_weight``.
+    early_stopping : bool, default=False
+        Stop training when the validation loss has not improved for ``n_iter_no_change``
+        epochs, and keep the weights of the best epoch. The validation set is
+        ``validation_data`` when ``fit`` is given one, else a stratified ``validation_fraction``
+        of the training data, held out of training.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping when no ``validation_data`` is
+        given; only used when ``early_stopping`` is True.
+    n_iter_no_change : int, default=10
+        Epochs without a lower validation loss before early stopping stops training.
+    callbacks : list of keras.callbacks.Callback, default=None
+        Keras callbacks run during training (``EarlyStopping``, ``ReduceLROnPlateau``,
+        ``CSVLogger`` ...), as in ``keras.Model.fit``.
+    checkpoint_dir : str or path, default=None
+        After every epoch the whole training state (weights, optimizer state, epoch, round of
+        the schedule, history, seed) is written to ``checkpoint_dir/checkpoint.npz``,
+        atomically: a crash mid-write leaves the previous checkpoint whole. ``fit`` with a
+        ``checkpoint_dir`` holding a checkpoint of the same configuration and data resumes from
+        it and ends with the weights an uninterrupted run would have had; a checkpoint of a
+        different configuration is an error. Delete the folder to train afresh. Early
+        stopping's patience count and the state of user ``callbacks`` start anew on resuming.
+    precision : {'auto', 'float32', 'bfloat16'}, default='auto'
+        'bfloat16' computes in bfloat16 with float32 variables, loss and outputs (Keras's
+        'mixed_bfloat16' policy, set on this network's layers only, never globally). 'auto'
+        picks 'bfloat16' where it runs fast (a GPU, or a CPU with AMX) and 'float32' elsewhere:
+        on CPUs without AMX, bfloat16 is many times slower.
+    distribution : {None, 'data_parallel'}, default=None
+        'data_parallel' trains on every device of ``keras.distribution.list_devices()``, each
+        batch split over them (Keras's ``DataParallel``, JAX backend only); None uses one.
     warm_start : bool, default=False
         When True, ``fit`` continues from the fitted network instead of starting afresh.
     random_state : int, RandomState instance or None, default=None
@@ -91,6 +121,8 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
         ``val_accuracy`` when ``validation_data`` is given.
     n_epochs_ : int
         Epochs trained so far.
+    precision_ : {'float32', 'bfloat16'}
+        The precision the network computes in (what 'auto' picked).
     n_features_in_ : int
         Number of columns of X when X was a 2-D array.
     skipped_files_ : list of str
@@ -104,6 +136,11 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
 
     Notes
     -----
+    Ctrl-C (KeyboardInterrupt) during ``fit`` ends training with a warning: the estimator keeps
+    the weights and history of the last completed epoch and can predict. A loss that becomes NaN
+    or infinite stops training with a ``FloatingPointError`` that names the epoch and batch; the
+    estimator keeps the weights of the last completed epoch.
+
     X is one of: an array of RGB images (n, height, width, 3) with pixel values in [0, 255];
     grayscale images (n, height, width) or (n, height, width, 1), repeated to three channels; a 2-D
     array whose rows are flattened images (a row of s*s values is an s x s grayscale image, of 3*s*s
@@ -138,6 +175,13 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
         cache=True,
         on_error="raise",
         class_weight=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        callbacks=None,
+        checkpoint_dir=None,
+        precision="auto",
+        distribution=None,
         warm_start=False,
         random_state=None,
         verbose=0,
@@ -157,6 +201,13 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
         self.cache = cache
         self.on_error = on_error
         self.class_weight = class_weight
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
+        self.checkpoint_dir = checkpoint_dir
+        self.precision = precision
+        self.distribution = distribution
         self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
@@ -165,7 +216,11 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
 
     def _build_model(self, n_classes):
         return build_network(
-            self.weights, n_classes=n_classes, image_size=self.image_size, arch=self.arch
+            self.weights,
+            n_classes=n_classes,
+            image_size=self.image_size,
+            arch=self.arch,
+            dtype=self._dtype_policy(),
         )
 
     def _training_rounds(self):
@@ -194,15 +249,21 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
             The fitted estimator.
         """
         self._validate_params()
+        checkpoint = self._open_checkpoint(X, y, sample_weight, validation_data)
+        warm = checkpoint is None and self.warm_start and hasattr(self, "model_")
+        seed = self._seed_ if warm else self._draw_seed(checkpoint)
+        if self.early_stopping and validation_data is None:
+            X, y, sample_weight, validation_data = self._hold_out(X, y, sample_weight, seed)
         images, y = self._validate_X(X, y, reset=True)
         y = self._check_y(y)
-        if not (self.warm_start and hasattr(self, "model_")):
-            self._initialize(np.unique(y))
-        train = self._training_batches(images, y, sample_weight)
-        validation = self._validation_batches(validation_data)
-        self.skipped_files_ = self._skipped_files(train, validation)
-        for index, training_round in enumerate(self._training_rounds()):
-            self._run_round(train, validation, training_round, index)
+        with self._distribution_scope():
+            if not warm:
+                self._initialize(np.unique(y), seed)
+            position = self._resume(checkpoint) if checkpoint is not None else (0, 0)
+            train = self._training_batches(images, y, sample_weight)
+            validation = self._validation_batches(validation_data)
+            self.skipped_files_ = self._skipped_files(train, validation)
+            self._train(train, validation, enumerate(self._training_rounds()), position)
         return self
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -231,11 +292,14 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
                 raise ValueError("classes must be passed on the first call to partial_fit.")
         images, y = self._validate_X(X, y, reset=first_call)
         y = self._check_y(y)
-        if first_call:
-            self._initialize(np.unique(column_or_1d(classes)))
-        train = self._training_batches(images, y, sample_weight)
-        rounds = self._training_rounds()
-        self._run_round(train, None, replace(rounds[-1], epochs=1), len(rounds) - 1)
+        self._checkpoint_identity = None  # checkpoints are written by fit only
+        with self._distribution_scope():
+            if first_call:
+                self._initialize(np.unique(column_or_1d(classes)), self._draw_seed(None))
+            train = self._training_batches(images, y, sample_weight)
+            rounds = self._training_rounds()
+            last = len(rounds) - 1
+            self._train(train, None, [(last, replace(rounds[last], epochs=1))], (last, 0))
         return self
 
     def _check_y(self, y):
@@ -243,14 +307,28 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
         check_classification_targets(y)
         return y
 
-    def _initialize(self, classes):
+    def _draw_seed(self, checkpoint):
+        if checkpoint is not None:
+            return checkpoint.record["seed"]
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    def _hold_out(self, X, y, sample_weight, seed):
+        """Split off a stratified validation_fraction of the training data for early stopping."""
+        arrays = [X, y] if sample_weight is None else [X, y, sample_weight]
+        parts = train_test_split(
+            *arrays, test_size=self.validation_fraction, stratify=y, random_state=seed
+        )
+        X_train, X_val, y_train, y_val = parts[:4]
+        return X_train, y_train, (parts[4] if sample_weight is not None else None), (X_val, y_val)
+
+    def _initialize(self, classes, seed):
         if len(classes) < 2:
             raise ValueError(
                 f"{type(self).__name__} needs at least 2 classes; y holds 1 class: "
                 f"{classes.tolist()}."
             )
         self.classes_ = classes
-        self._seed_ = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        self._seed_ = seed
         with seeded(self._seed_):
             self.model_ = self._build_model(len(classes))
         self.history_ = {}

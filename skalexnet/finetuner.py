@@ -68,8 +68,10 @@ class AlexNetFineTuner(AlexNetClassifier):
     arch : {'original', 'caffe', 'torchvision'} or None, default=None
         None follows the weights; an explicit value that contradicts them is an error.
     image_size, batch_size, momentum, nesterov, decay, loss, augment, resize, cache, on_error,\
-class_weight, warm_start, random_state, verbose
-        As for :class:`AlexNetClassifier`.
+class_weight, early_stopping, validation_fraction, n_iter_no_change, callbacks, checkpoint_dir,\
+precision, distribution, warm_start, random_state, verbose
+        As for :class:`AlexNetClassifier`. Early stopping ends a round, not the schedule: the
+        next round starts from the best epoch's weights. A checkpoint records the round too.
 
     Attributes
     ----------
@@ -85,6 +87,8 @@ class_weight, warm_start, random_state, verbose
         ``trainable_layers`` (the weighted layers that trained).
     n_epochs_ : int
         Epochs trained so far, over all rounds.
+    precision_ : {'float32', 'bfloat16'}
+        The precision the network computes in.
     skipped_files_ : list of str
         Unreadable image files left out by ``fit`` (``on_error='skip'``).
 
@@ -116,6 +120,13 @@ class_weight, warm_start, random_state, verbose
         cache=True,
         on_error="raise",
         class_weight=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        callbacks=None,
+        checkpoint_dir=None,
+        precision="auto",
+        distribution=None,
         warm_start=False,
         random_state=None,
         verbose=0,
@@ -134,6 +145,13 @@ class_weight, warm_start, random_state, verbose
         self.cache = cache
         self.on_error = on_error
         self.class_weight = class_weight
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
+        self.checkpoint_dir = checkpoint_dir
+        self.precision = precision
+        self.distribution = distribution
         self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
@@ -155,24 +173,31 @@ class_weight, warm_start, random_state, verbose
             image_size=self.image_size,
             arch=self.arch,
             new_top=True,
+            dtype=self._dtype_policy(),
         )
 
     def _training_rounds(self):
         return parse_schedule(self.schedule)
 
-    def _initialize(self, classes):
-        super()._initialize(classes)
+    def _initialize(self, classes, seed):
+        super()._initialize(classes, seed)
         self.rounds_ = []
 
-    def _run_round(self, train, validation, training_round, round_index):
-        super()._run_round(train, validation, training_round, round_index)
-        if training_round.epochs:
-            self.history_.setdefault("round", []).extend([round_index] * training_round.epochs)
-            self.rounds_.append(
-                {
-                    "first_trainable": training_round.first_trainable,
-                    "epochs": training_round.epochs,
-                    "learning_rate": training_round.learning_rate,
-                    "trainable_layers": list(self.trainable_layers_),
-                }
-            )
+    def _start_round(self, training_round, round_index):
+        self.rounds_.append(
+            {
+                "first_trainable": training_round.first_trainable,
+                "epochs": training_round.epochs,
+                "learning_rate": training_round.learning_rate,
+                "trainable_layers": list(self.trainable_layers_),
+            }
+        )
+
+    def _history_extras(self, round_index):
+        return {"round": round_index}
+
+    def _training_state(self):
+        return {"rounds_": self.rounds_}
+
+    def _set_training_state(self, state):
+        self.rounds_ = state["rounds_"]
