@@ -1,4 +1,4 @@
-"""Training that survives: Keras callbacks, early stopping, Ctrl-C, non-finite losses, checkpoints."""
+"""Training that survives: callbacks, early stopping, Ctrl-C, non-finite losses, checkpoints."""
 
 import json
 import os
@@ -72,7 +72,7 @@ def test_keras_callbacks_run_as_in_keras(digits, tmp_path):
 
 def test_callbacks_must_be_keras_callbacks(digits):
     X, y = digits
-    with pytest.raises(TypeError, match="keras.callbacks.Callback"):
+    with pytest.raises(TypeError, match=r"keras\.callbacks\.Callback"):
         AlexNetClassifier(epochs=1, callbacks=[print], **COMMON).fit(X, y)
 
 
@@ -201,7 +201,9 @@ def test_fine_tuning_killed_mid_epoch_resumes_to_the_uninterrupted_weights(
     run_fine_tuning(tmp_path, digits_0_to_4_network, "killed", checkpoints, kill=True)
     record = read_checkpoint(checkpoints).record
     assert record["n_epochs"] == 3 and record["position"] == [1, 1]  # killed in epoch 4
-    resumed, resumed_record = run_fine_tuning(tmp_path, digits_0_to_4_network, "resumed", checkpoints)
+    resumed, resumed_record = run_fine_tuning(
+        tmp_path, digits_0_to_4_network, "resumed", checkpoints
+    )
     for expected, actual in zip(reference, resumed, strict=True):
         np.testing.assert_array_equal(actual, expected)
     assert resumed_record == reference_record
