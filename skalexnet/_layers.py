@@ -4,6 +4,23 @@ import keras
 import numpy as np
 from keras import ops
 
+# Constant tensors of the layers below, per value and dtype, on the torch backend only.
+_TORCH_CONSTANTS = {}
+
+
+def _constant(values, dtype, like):
+    """``values`` as a tensor of ``dtype``. Torch runs eagerly, so a fresh conversion would copy
+    to the GPU at every step, and each copy from pageable memory waits for the GPU to finish:
+    made once instead. Traced backends (JAX, TensorFlow) fold constants, and caching their
+    tensors would leak them between traces."""
+    if keras.backend.backend() != "torch":
+        return ops.convert_to_tensor(values, dtype=dtype)
+    # Keras builds models on torch's "meta" device first: one entry per device.
+    key = (np.asarray(values).tobytes(), np.shape(values), str(dtype), str(like.device))
+    if key not in _TORCH_CONSTANTS:
+        _TORCH_CONSTANTS[key] = ops.convert_to_tensor(values, dtype=dtype)
+    return _TORCH_CONSTANTS[key]
+
 
 @keras.saving.register_keras_serializable(package="skalexnet")
 class ImagePreprocessing(keras.layers.Layer):
@@ -33,8 +50,8 @@ class ImagePreprocessing(keras.layers.Layer):
         x = ops.cast(inputs, self.compute_dtype)
         if self.reverse_channels:
             x = ops.flip(x, axis=-1)
-        mean = ops.convert_to_tensor(self.mean, dtype=self.compute_dtype)
-        std = ops.convert_to_tensor(self.std, dtype=self.compute_dtype)
+        mean = _constant(self.mean, self.compute_dtype, x)
+        std = _constant(self.std, self.compute_dtype, x)
         return (x - mean) / std
 
     def compute_output_shape(self, input_shape):
@@ -84,7 +101,7 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     def call(self, inputs):
         scale = self.alpha / self.size if self.alpha_over_size else self.alpha
-        band = ops.convert_to_tensor(self._band, dtype=inputs.dtype)
+        band = _constant(self._band, inputs.dtype, inputs)
         square_sum = ops.matmul(ops.square(inputs), band)
         return inputs / ops.power(self.k + scale * square_sum, self.beta)
 

@@ -41,7 +41,9 @@ def _accelerator_supports_bfloat16() -> bool:
     if backend == "torch":
         import torch
 
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        # The device Keras puts tensors on (KERAS_TORCH_DEVICE may keep it on the CPU).
+        device = keras.ops.convert_to_tensor(0.0).device
+        return device.type == "cuda" and torch.cuda.is_bf16_supported()
     if backend == "jax":
         import jax
 
