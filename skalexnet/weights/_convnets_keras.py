@@ -5,9 +5,13 @@ fc6 rows in C, H, W order (WEIGHTS.md section 4). No Keras release flips them on
 file carries no ``backend`` attribute; this reader does, unless told otherwise.
 """
 
+import os
+
 import h5py
 import numpy as np
 
+from ._errors import WeightFileError, reading
+from ._h5 import open_h5, read_array, text_attribute
 from ._transforms import concat_groups, fc6_rows_chw_to_hwc, flip_spatial, oihw_to_hwio
 from ._weightset import WeightSet
 
@@ -28,8 +32,7 @@ IMAGE_SIZE = 227  # convnets-keras' Input((3, 227, 227))
 
 def is_convnets_keras_h5(h5file: h5py.File) -> bool:
     """Whether an open HDF5 file is a Keras 1/2 ``save_weights`` file of convnets-keras layers."""
-    names = {_text(n) for n in h5file.attrs.get("layer_names", [])}
-    return {"conv_1", "dense_3"} <= names
+    return {"conv_1", "dense_3"} <= set(_text_list(h5file.attrs, "layer_names"))
 
 
 def read_convnets_keras_h5(path, *, flip_kernels: bool = True) -> WeightSet:
@@ -48,6 +51,12 @@ def read_convnets_keras_h5(path, *, flip_kernels: bool = True) -> WeightSet:
     weights : WeightSet
         arch 'original', preprocessing 'imagenet_mean' (RGB minus the ImageNet mean, 0-255).
 
+    Raises
+    ------
+    WeightFileError
+        When the file is damaged, or holds something other than AlexNet; the message names the
+        file and, where one is at fault, the layer and its shapes.
+
     Examples
     --------
     >>> from skalexnet.weights import read_convnets_keras_h5
@@ -55,16 +64,28 @@ def read_convnets_keras_h5(path, *, flip_kernels: bool = True) -> WeightSet:
     >>> ws.layers["conv2"][0].shape  # doctest: +SKIP
     (5, 5, 48, 256)
     """
-    try:
-        with h5py.File(path, "r") as f:
+    with reading(path, "a convnets-keras HDF5 file"):
+        with open_h5(path, path) as f:
             _check_keras1_file(f, path)
+            file_bytes = os.path.getsize(path)
             raw = {
-                name: _read_layer(f, name, path)
+                name: _read_layer(f, name, path, file_bytes)
                 for names in CONVNETS_KERAS_LAYERS.values()
                 for name in names
             }
-    except OSError as error:
-        raise ValueError(f"{path}: not a readable HDF5 file ({error}).") from error
+        layers = _to_keras3(raw, flip_kernels)
+    return WeightSet(
+        arch="original",
+        preprocessing="imagenet_mean",
+        layers=layers,
+        source=SOURCE,
+        n_classes=int(layers["fc8"][0].shape[-1]),  # a 2-D Dense kernel, checked on reading
+        image_size=IMAGE_SIZE,
+    )
+
+
+def _to_keras3(raw, flip_kernels) -> dict:
+    """Keras 1 'th' layers, conv halves apart, as Keras 3 layers keyed by Caffe name."""
     layers = {}
     for caffe_name, keras1_names in CONVNETS_KERAS_LAYERS.items():
         if caffe_name.startswith("conv"):
@@ -79,47 +100,47 @@ def read_convnets_keras_h5(path, *, flip_kernels: bool = True) -> WeightSet:
     # Keras 1 'th' Flatten leaves pool5 in C, H, W order; conv5's filters give C.
     channels = layers["conv5"][0].shape[-1]
     layers["fc6"][0] = fc6_rows_chw_to_hwc(layers["fc6"][0], channels)
-    return WeightSet(
-        arch="original",
-        preprocessing="imagenet_mean",
-        layers=layers,
-        source=SOURCE,
-        n_classes=int(layers["fc8"][0].shape[-1]),
-        image_size=IMAGE_SIZE,
-    )
+    return layers
 
 
 def _check_keras1_file(f, path):
     if not is_convnets_keras_h5(f):
-        raise ValueError(f"{path}: not a convnets-keras weights file (no conv_1/dense_3 layers).")
+        raise WeightFileError(
+            f"{path}: not a convnets-keras weights file (no conv_1/dense_3 layers)."
+        )
     if "backend" in f.attrs:
         # Keras 2 writes a backend attribute and may have converted the kernels already.
-        raise ValueError(
-            f"{path}: written by Keras 2 (backend={_text(f.attrs['backend'])!r}), not the Keras 1 "
-            "convnets-keras file; its kernel layout is not the one this reader converts."
+        raise WeightFileError(
+            f"{path}: written by Keras 2 (backend={text_attribute(f.attrs['backend'])!r}), not "
+            "the Keras 1 convnets-keras file; its kernel layout is not the one this reader "
+            "converts."
         )
 
 
-def _read_layer(f, name, path):
-    if name not in f:
-        raise ValueError(f"{path}: the convnets-keras layer {name!r} is missing from the file.")
-    group = f[name]
-    weight_names = [_text(n) for n in group.attrs.get("weight_names", [])]
+def _read_layer(f, name, path, file_bytes):
+    group = f.get(name)
+    if not isinstance(group, h5py.Group):
+        raise WeightFileError(
+            f"{path}: the convnets-keras layer {name!r} is missing from the file."
+        )
+    weight_names = _text_list(group.attrs, "weight_names")
     if len(weight_names) != 2:
-        raise ValueError(
+        raise WeightFileError(
             f"{path}: layer {name!r} holds {weight_names}, expected a kernel and a bias."
         )
-    kernel, bias = (np.asarray(group[n], dtype=np.float32) for n in weight_names)
+    kernel, bias = (read_array(group.get(n), file_bytes, path, f"{name}/{n}") for n in weight_names)
     expected_ndim = 4 if name.startswith("conv") else 2
     if kernel.ndim != expected_ndim or bias.shape != (
         kernel.shape[0 if expected_ndim == 4 else 1],
     ):
-        raise ValueError(
+        raise WeightFileError(
             f"{path}: layer {name!r} holds a kernel {kernel.shape} and a bias {bias.shape}, not a "
             f"Keras 1 {'th-ordered Convolution2D' if expected_ndim == 4 else 'Dense'}."
         )
     return kernel, bias
 
 
-def _text(value) -> str:
-    return value.decode("utf8") if isinstance(value, bytes) else str(value)
+def _text_list(attrs, key) -> list:
+    """A list-of-strings attribute (Keras 1 writes fixed-length bytes); [] when absent."""
+    names = [text_attribute(n) for n in np.ravel(attrs.get(key, []))]
+    return [n for n in names if n is not None]

@@ -7,8 +7,8 @@ also carries the model's config: it is read as JSON data, never deserialised, so
 can run (stricter than ``keras.saving.load_model(safe_mode=True)``, and no model is built).
 """
 
-import io
 import json
+import os
 import warnings
 import zipfile
 
@@ -16,6 +16,9 @@ import h5py
 import numpy as np
 
 from .._network import ARCHITECTURES, PREPROCESSING, WEIGHTED_LAYERS
+from ._bounds import read_member
+from ._errors import WeightFileError, reading
+from ._h5 import open_h5, read_array, text_attribute
 from ._weightset import WeightSet
 
 SOURCE = "keras"
@@ -48,6 +51,12 @@ def read_keras_weights(path, *, arch: str | None = None) -> WeightSet:
     weights : WeightSet
         source 'keras'.
 
+    Raises
+    ------
+    WeightFileError
+        When the file is damaged, or holds something other than AlexNet; the message names the
+        file and, where one is at fault, the layer and its shapes.
+
     Examples
     --------
     >>> from skalexnet._network import build_alexnet
@@ -56,39 +65,47 @@ def read_keras_weights(path, *, arch: str | None = None) -> WeightSet:
     >>> read_keras_weights("alexnet.keras").arch  # doctest: +SKIP
     'caffe'
     """
-    try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                config = json.loads(archive.read("config.json"))
-                weights_bytes = archive.read("model.weights.h5")
-            with h5py.File(io.BytesIO(weights_bytes), "r") as f:
-                layers = _read_layers(f, path)
-        else:
-            config = None
-            with h5py.File(path, "r") as f:
-                layers = _read_layers(f, path)
-    except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: not a readable Keras 3 weights file ({error}).") from error
-    missing = [name for name in WEIGHTED_LAYERS if name not in layers]
-    if missing:
-        raise ValueError(f"{path}: no weights for {missing}; not a skalexnet AlexNet file.")
-    inferred = _infer_arch(layers, config, path, default=arch or "original")
-    if arch is not None and arch != inferred:
-        raise ValueError(f"{path}: arch={arch!r}, but the file holds {inferred!r} weights.")
-    arch = inferred
-    preprocessing = ARCHITECTURES[arch]["preprocessing"]
-    image_size = None
-    if config is not None:
-        preprocessing = _preprocessing_from_config(config, path) or preprocessing
-        image_size = _image_size_from_config(config)
-    return WeightSet(
-        arch=arch,
-        preprocessing=preprocessing,
-        layers=layers,
-        source=SOURCE,
-        n_classes=int(layers["fc8"][0].shape[-1]),
-        image_size=image_size,
-    )
+    if arch is not None and arch not in ARCHITECTURES:
+        raise ValueError(f"arch must be None or one of {sorted(ARCHITECTURES)}, got {arch!r}.")
+    with reading(path, "a Keras 3 weights file"):
+        config, layers = _read_file(path)
+        missing = [name for name in WEIGHTED_LAYERS if name not in layers]
+        if missing:
+            raise WeightFileError(
+                f"{path}: no weights for {missing}; not a skalexnet AlexNet file."
+            )
+        inferred = _infer_arch(layers, config, path, default=arch or "original")
+        if arch is not None and arch != inferred:
+            raise WeightFileError(
+                f"{path}: arch={arch!r}, but the file holds {inferred!r} weights."
+            )
+        preprocessing = ARCHITECTURES[inferred]["preprocessing"]
+        image_size = None
+        if config is not None:
+            preprocessing = _preprocessing_from_config(config, path) or preprocessing
+            image_size = _image_size_from_config(config, path)
+        return WeightSet(
+            arch=inferred,
+            preprocessing=preprocessing,
+            layers=layers,
+            source=SOURCE,
+            n_classes=int(layers["fc8"][0].shape[-1]),
+            image_size=image_size,
+        )
+
+
+def _read_file(path):
+    """The model's config (None for a .weights.h5 file) and its AlexNet layers."""
+    if not zipfile.is_zipfile(path):
+        with open_h5(path, path) as f:
+            return None, _read_layers(f, path, os.path.getsize(path))
+    archive_bytes = os.path.getsize(path)
+    with zipfile.ZipFile(path) as archive:
+        # Parsed as JSON data only: nothing in it is deserialised, imported or called.
+        config = json.loads(read_member(archive, "config.json", archive_bytes, path))
+        weights_bytes = read_member(archive, "model.weights.h5", archive_bytes, path)
+    with open_h5(weights_bytes, path) as f:
+        return config, _read_layers(f, path, len(weights_bytes))
 
 
 def _infer_arch(layers, config, path, default) -> str:
@@ -100,19 +117,21 @@ def _infer_arch(layers, config, path, default) -> str:
     return default if default != "torchvision" else "original"
 
 
-def _read_layers(f, path) -> dict:
+def _read_layers(f, path, file_bytes) -> dict:
     """Every ``vars`` group named after an AlexNet layer, its variables in index order."""
     layers = {}
 
     def visit(name, item):
         if isinstance(item, h5py.Group) and name.endswith("vars"):
-            layer = item.attrs.get("name")
-            layer = layer.decode() if isinstance(layer, bytes) else layer
+            layer = text_attribute(item.attrs.get("name"))
             if layer in WEIGHTED_LAYERS and len(item):
                 if layer in layers:
-                    raise ValueError(f"{path}: two layers named {layer!r}; which one is AlexNet's?")
+                    raise WeightFileError(
+                        f"{path}: two layers named {layer!r}; which one is AlexNet's?"
+                    )
                 layers[layer] = [
-                    np.asarray(item[k], dtype=np.float32) for k in sorted(item, key=int)
+                    read_array(item[k], file_bytes, path, f"{name}/{k}")
+                    for k in sorted(item, key=int)
                 ]
 
     f.visititems(visit)
@@ -150,7 +169,10 @@ def _arch_from_config(config, path) -> str:
     layers = _layer_configs(config)
     norm1 = layers.get("norm1")
     if norm1 is None:
-        raise ValueError(f"{path}: the model has 96 filters in conv1 but no norm1 layer.")
+        raise WeightFileError(
+            f"{path}: the model's conv1 is not torchvision's, yet it has no norm1 layer: not one "
+            "of skalexnet's AlexNet variants."
+        )
     lrn = {
         key: norm1["config"].get(key) for key in ("size", "alpha", "beta", "k", "alpha_over_size")
     }
@@ -158,7 +180,7 @@ def _arch_from_config(config, path) -> str:
     for arch, spec in ARCHITECTURES.items():
         if spec["lrn"] == lrn and spec["lrn_before_pool"] == lrn_before_pool:
             return arch
-    raise ValueError(
+    raise WeightFileError(
         f"{path}: norm1 computes {lrn} {'before' if lrn_before_pool else 'after'} pool1, which "
         "matches none of skalexnet's AlexNet variants."
     )
@@ -188,7 +210,16 @@ def _close(found, expected) -> bool:
     return found is not None and len(found) == len(expected) and np.allclose(found, expected)
 
 
-def _image_size_from_config(config):
+def _image_size_from_config(config, path):
     image = _layer_configs(config).get("image")
     shape = image and image["config"].get("batch_shape")
-    return int(shape[1]) if shape and shape[1] else None
+    if not shape:
+        return None
+    if not (isinstance(shape, list) and len(shape) == 4):
+        raise WeightFileError(f"{path}: its input layer has batch_shape {shape!r}, not an image's.")
+    size = shape[1]
+    if size is None:
+        return None
+    if type(size) is not int or size < 1:
+        raise WeightFileError(f"{path}: its input layer has image size {size!r}.")
+    return size

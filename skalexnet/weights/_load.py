@@ -3,9 +3,9 @@
 import zipfile
 from pathlib import Path
 
-import h5py
-
 from ._convnets_keras import is_convnets_keras_h5, read_convnets_keras_h5
+from ._errors import WeightFileError, reading
+from ._h5 import open_h5
 from ._keras3 import is_keras3_weights_h5, read_keras_weights
 from ._onnx import read_onnx_bvlcalexnet
 from ._torch_pickle import LEGACY_PREFIX
@@ -34,27 +34,21 @@ def detect_format(path) -> str:
 
     Raises
     ------
-    ValueError
+    WeightFileError
         When the file is none of the accepted formats, or is unreadable as the one it claims.
     """
     path = Path(path)
     with open(path, "rb") as f:
         head = f.read(16)
     if head.startswith(HDF5_SIGNATURE):
-        try:
-            with h5py.File(path, "r") as f:
-                if is_convnets_keras_h5(f):
-                    return "convnets-keras-h5"
-                if is_keras3_weights_h5(f):
-                    return "keras"
-        except OSError as error:
-            raise ValueError(f"{path}: a damaged HDF5 file ({error}).") from error
+        with reading(path, "an HDF5 file"), open_h5(path, path) as f:
+            if is_convnets_keras_h5(f):
+                return "convnets-keras-h5"
+            if is_keras3_weights_h5(f):
+                return "keras"
     elif head.startswith(ZIP_SIGNATURE):
-        try:
-            with zipfile.ZipFile(path) as archive:
-                names = archive.namelist()
-        except zipfile.BadZipFile as error:
-            raise ValueError(f"{path}: a damaged zip archive ({error}).") from error
+        with reading(path, "a zip archive"), zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
         if {"config.json", "model.weights.h5"} <= set(names):
             return "keras"
         if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
@@ -63,7 +57,7 @@ def detect_format(path) -> str:
         return "torchvision-pth"
     elif path.suffix.lower() == ".onnx" or head.startswith(ONNX_FIRST_BYTE):
         return "onnx-bvlcalexnet"
-    raise ValueError(f"{path}: unknown weights format; skalexnet reads {ACCEPTED}.")
+    raise WeightFileError(f"{path}: unknown weights format; skalexnet reads {ACCEPTED}.")
 
 
 def load_weights(path) -> WeightSet:
@@ -87,8 +81,13 @@ def load_weights(path) -> WeightSet:
 
     Raises
     ------
-    ValueError
-        When the file is of no accepted format, damaged, or holds another network.
+    UnsafeWeightFileError
+        When a pickled (.pth) file asks to run code; nothing it names is imported or called.
+    WeightFileError
+        When the file is of no accepted format, damaged, or holds another network; the message
+        names the file. Both are ValueErrors.
+    FileNotFoundError
+        When there is no file at ``path``.
 
     Examples
     --------

@@ -9,6 +9,7 @@ skalexnet's 'caffe' AlexNet, so a graph that would compute something else fails 
 import numpy as np
 
 from .._network import ARCHITECTURES, _feature_map_sizes, _pool_output
+from ._errors import WeightFileError, describe, reading
 from ._transforms import fc6_rows_chw_to_hwc, oihw_to_hwio, out_in_to_in_out
 from ._weightset import WeightSet
 
@@ -40,6 +41,12 @@ def read_onnx_bvlcalexnet(path) -> WeightSet:
     weights : WeightSet
         arch 'caffe', preprocessing 'caffe' (BGR minus the Caffe mean, 0-255 scale).
 
+    Raises
+    ------
+    WeightFileError
+        When the file is damaged, or holds something other than AlexNet; the message names the
+        file and, where one is at fault, the layer and its shapes.
+
     Examples
     --------
     >>> from skalexnet.weights import read_onnx_bvlcalexnet
@@ -48,16 +55,21 @@ def read_onnx_bvlcalexnet(path) -> WeightSet:
     ('caffe', 224)
     """
     onnx = _import_onnx()
-    from onnx import numpy_helper
+    # Opened here so that only a missing file is a FileNotFoundError (not a missing external
+    # tensor file it names), and read as binary protobuf whatever the file's extension says.
+    with open(path, "rb") as f:
+        try:
+            model = onnx.load(f)
+        except Exception as error:  # protobuf's DecodeError, onnx's checks on external data ...
+            raise WeightFileError(
+                f"{path}: not a readable ONNX model ({describe(error)})."
+            ) from error
+    with reading(path, "the ONNX zoo's bvlcalexnet"):
+        return _weights_of_graph(model.graph, path)
 
-    try:
-        model = onnx.load(str(path))
-    except Exception as error:  # protobuf raises DecodeError and others on bad files
-        raise ValueError(
-            f"{path}: not a readable ONNX model ({type(error).__name__}: {error})."
-        ) from error
-    graph = model.graph
-    initializers = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+
+def _weights_of_graph(graph, path) -> WeightSet:
+    initializers = {t.name: t for t in graph.initializer}
     nodes = list(graph.node)
     by_type = {
         op: [n for n in nodes if n.op_type == op] for op in ("Conv", "Gemm", "LRN", "MaxPool")
@@ -65,7 +77,7 @@ def read_onnx_bvlcalexnet(path) -> WeightSet:
     expected_counts = {"Conv": 5, "Gemm": 3, "LRN": 2, "MaxPool": 3}
     for op, count in expected_counts.items():
         if len(by_type[op]) != count:
-            raise ValueError(
+            raise WeightFileError(
                 f"{path}: the graph has {len(by_type[op])} {op} nodes, bvlcalexnet has {count}; "
                 "this is not the ONNX zoo's AlexNet."
             )
@@ -95,7 +107,7 @@ def read_onnx_bvlcalexnet(path) -> WeightSet:
     return WeightSet(
         arch="caffe",
         preprocessing="caffe",
-        layers={k: [np.asarray(w, dtype=np.float32) for w in v] for k, v in layers.items()},
+        layers=layers,
         source=SOURCE,
         n_classes=int(layers["fc8"][0].shape[-1]),
         image_size=image_size,
@@ -120,16 +132,21 @@ def _attributes(node) -> dict:
 
 
 def _initializer(initializers, name, layer, path):
+    """The float32 array of one initializer, converted only when a layer asks for it."""
+    from onnx import numpy_helper
+
     if name not in initializers:
-        raise ValueError(f"{path}: {layer}'s weight {name!r} is not an initializer of the graph.")
-    return np.asarray(initializers[name], dtype=np.float32)
+        raise WeightFileError(
+            f"{path}: {layer}'s weight {name!r} is not an initializer of the graph."
+        )
+    return np.asarray(numpy_helper.to_array(initializers[name]), dtype=np.float32)
 
 
 def _static_image_size(graph):
     """The input's height when the graph fixes it (224 in the zoo), else None."""
     dims = graph.input[0].type.tensor_type.shape.dim
     if len(dims) == 4 and dims[2].HasField("dim_value") and dims[2].dim_value == dims[3].dim_value:
-        return int(dims[2].dim_value)
+        return int(dims[2].dim_value) if dims[2].dim_value > 0 else None
     return None
 
 
@@ -157,7 +174,7 @@ def _check_conv(node, name, path):
             [kernel, kernel],
         )
     if found != expected:
-        raise ValueError(
+        raise WeightFileError(
             f"{path}: {name} ({node.name or 'Conv'}) has {found}, BVLC AlexNet has {expected}."
         )
 
@@ -165,7 +182,7 @@ def _check_conv(node, name, path):
 def _gemm_trans_b(node, name, path) -> bool:
     attrs = _attributes(node)
     if attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0:
-        raise ValueError(
+        raise WeightFileError(
             f"{path}: {name} ({node.name or 'Gemm'}) is Gemm with {attrs}; only "
             "transA=0, alpha=1, beta=1 is a fully connected layer."
         )
@@ -184,13 +201,13 @@ def _check_lrn(node, producers, path):
     )
     expected = (lrn["size"], lrn["alpha"], lrn["beta"], lrn["k"])
     if found[0] != expected[0] or not np.allclose(found[1:], expected[1:], rtol=1e-6, atol=0):
-        raise ValueError(
+        raise WeightFileError(
             f"{path}: LRN {node.name!r} has size, alpha, beta, bias = {found}; skalexnet's 'caffe' "
             f"AlexNet computes {expected}, so these weights would see a different network."
         )
     producer = producers.get(node.input[0])
     if producer is not None and producer.op_type == "MaxPool":
-        raise ValueError(
+        raise WeightFileError(
             f"{path}: LRN {node.name!r} follows pooling (CaffeNet's order); the 'caffe' AlexNet "
             "normalises before pooling, as BVLC AlexNet does."
         )
@@ -206,18 +223,18 @@ def _check_pooling(pools, image_size, path):
             2,
             2,
         ]:
-            raise ValueError(
+            raise WeightFileError(
                 f"{path}: {name} ({node.name}) is not a 3x3 stride-2 MaxPool: {attrs}."
             )
         top, left, bottom, right = attrs.get("pads", [0, 0, 0, 0])
         if top or left or bottom != right:
-            raise ValueError(
+            raise WeightFileError(
                 f"{path}: {name} ({node.name}) pads {[top, left, bottom, right]}; Caffe's "
                 "ceil-mode pooling only pads the bottom and right edges, equally."
             )
         found = _pool_output(size + bottom, ceil=bool(attrs.get("ceil_mode", 0)))
         if found != expected[name]:
-            raise ValueError(
+            raise WeightFileError(
                 f"{path}: {name} ({node.name}) gives {found}x{found} at input {image_size}, "
                 f"skalexnet's 'caffe' AlexNet {expected[name]}x{expected[name]}."
             )

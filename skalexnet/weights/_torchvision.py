@@ -1,9 +1,11 @@
 """torchvision's AlexNet state dict (``alexnet-owt-7be5be79.pth``): keys, shapes, conversion."""
 
 import importlib.util
+import pickle
 
 import numpy as np
 
+from ._errors import UnsafeWeightFileError, WeightFileError, reading
 from ._torch_pickle import read_torch_state_dict
 from ._transforms import fc6_rows_chw_to_hwc, oihw_to_hwio, out_in_to_in_out
 from ._weightset import WeightSet
@@ -21,6 +23,8 @@ TORCHVISION_KEYS = {
     "fc8": "classifier.6",
 }
 IMAGE_SIZE = 224  # torchvision's training and evaluation crop
+# How the paragraphs of torch.load's advice around a weights-only error begin.
+TORCH_ADVICE = ("In PyTorch", "(1)", "(2)", "Check the documentation", "Please file an issue")
 
 
 def convert_torchvision_state_dict(state_dict, *, source: str = SOURCE) -> WeightSet:
@@ -99,6 +103,13 @@ def read_torchvision_pth(path, *, use_torch: bool | None = None) -> WeightSet:
     weights : WeightSet
         arch 'torchvision', preprocessing 'torchvision'.
 
+    Raises
+    ------
+    UnsafeWeightFileError
+        When the pickle asks for anything but tensors and dicts; neither reader runs it.
+    WeightFileError
+        When the file is damaged or holds another network's state dict.
+
     Examples
     --------
     >>> from skalexnet.weights import read_torchvision_pth
@@ -109,21 +120,51 @@ def read_torchvision_pth(path, *, use_torch: bool | None = None) -> WeightSet:
     if use_torch is None:
         use_torch = importlib.util.find_spec("torch") is not None
     state_dict = _load_with_torch(path) if use_torch else read_torch_state_dict(path)
-    return convert_torchvision_state_dict(state_dict)
+    with reading(path, "torchvision's AlexNet state dict"):
+        return convert_torchvision_state_dict(state_dict)
 
 
 def _load_with_torch(path):
     import torch
 
-    try:
-        state_dict = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
-        raise ValueError(
-            f"{path}: torch could not load it ({type(error).__name__}: {error})."
-        ) from error
+    with open(path, "rb") as f:  # a missing file stays a FileNotFoundError
+        try:
+            state_dict = torch.load(f, map_location="cpu", weights_only=True)
+        except Exception as error:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
+            raise _torch_refusal(path, error) from error
     if not isinstance(state_dict, dict):
-        raise ValueError(f"{path}: holds a {type(state_dict).__name__}, not a state dict.")
+        raise WeightFileError(f"{path}: holds a {type(state_dict).__name__}, not a state dict.")
     return state_dict
+
+
+def _torch_refusal(path, error) -> WeightFileError:
+    """The error for what torch.load(weights_only=True) raised: unsafe when it refused a global.
+
+    torch words every refusal "unsupported GLOBAL module.name" (2.4 and later; "Unsupported
+    global: GLOBAL ..." before); a damaged file raises other errors, or UnpicklingErrors without it.
+    """
+    reason = _torch_reason(error)
+    if isinstance(error, pickle.UnpicklingError) and "GLOBAL" in reason:
+        return UnsafeWeightFileError(
+            f"{path}: torch.load(weights_only=True) refused it: {reason} A state dict of "
+            "tensors never needs it, and unpickling it could run arbitrary code. Nothing was run."
+        )
+    return WeightFileError(f"{path}: torch could not load it ({type(error).__name__}: {reason}).")
+
+
+def _torch_reason(error) -> str:
+    """torch's reason, less its advice to retry with weights_only=False (skalexnet never will).
+
+    torch wraps the unpickler's reason in paragraphs of advice, after "WeightsUnpickler error:"
+    or on a line of its own; the first sentence of the first line that is not advice is the
+    reason (what follows it is advice again: how to allowlist the global, or file an issue).
+    """
+    text = str(error).split("WeightsUnpickler error:", 1)[-1]
+    for line in text.splitlines():
+        line = line.strip().removeprefix("Weights only load failed.").strip()
+        if line and not line.startswith(TORCH_ADVICE):
+            return line.split(". ", 1)[0].rstrip(".") + "."
+    return type(error).__name__
 
 
 def _as_float32(value) -> np.ndarray:
