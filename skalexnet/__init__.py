@@ -6,16 +6,21 @@ select_backend()  # before anything imports Keras
 
 __version__ = "0.1.0"
 
+from ._data import ImageReadError  # noqa: E402
 from ._network import build_alexnet, min_image_size  # noqa: E402
 from .classifier import AlexNetClassifier  # noqa: E402
 from .datasets import load_image_folder  # noqa: E402
 from .features import AlexNetFeatureExtractor  # noqa: E402
 from .finetuner import AlexNetFineTuner  # noqa: E402
+from .weights import UnsafeWeightFileError, WeightFileError  # noqa: E402
 
 __all__ = [
     "AlexNetClassifier",
     "AlexNetFeatureExtractor",
     "AlexNetFineTuner",
+    "ImageReadError",
+    "UnsafeWeightFileError",
+    "WeightFileError",
     "__version__",
     "build_alexnet",
     "load_image_folder",
