@@ -6,16 +6,21 @@ import keras
 
 
 class EpochRecorder(keras.callbacks.Callback):
-    """Hands every completed epoch's metrics to the estimator the moment the epoch ends.
+    """Tells the estimator when an epoch begins, and hands it the metrics the moment one ends.
 
-    The estimator then holds the history and weights of the last completed epoch at every moment
+    The estimator then sets the data's epoch (its shuffling and augmentation) from Keras's own
+    epoch count, and holds the history and weights of the last completed epoch at every moment
     of training, so that an interruption (Ctrl-C, a non-finite loss) can fall back to them and a
     checkpoint can be written.
     """
 
-    def __init__(self, on_epoch_end):
+    def __init__(self, on_epoch_begin, on_epoch_end):
         super().__init__()
+        self._on_epoch_begin = on_epoch_begin
         self._on_epoch_end = on_epoch_end
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._on_epoch_begin(epoch)
 
     def on_epoch_end(self, epoch, logs=None):
         self._on_epoch_end({key: float(value) for key, value in (logs or {}).items()})

@@ -405,7 +405,9 @@ class ImageBatches(keras.utils.PyDataset):
     ``(seed, epoch, batch)``, so an epoch is the same whatever the number of workers and whatever
     order batches are loaded in. Only ``images.usable`` are visited; targets and sample weights are
     indexed by the same positions as the images, so they stay aligned whatever is shuffled or
-    skipped.
+    skipped. Data-parallel training splits every batch over ``devices``: each epoch then leaves
+    out its last ``len % devices`` labelled images (others each epoch, when shuffled), and
+    unlabelled images are padded with copies of the last one, whose outputs the caller drops.
     """
 
     def __init__(
@@ -420,6 +422,7 @@ class ImageBatches(keras.utils.PyDataset):
         seed=0,
         first_epoch=0,
         workers=DECODE_WORKERS,
+        devices=1,
     ):
         super().__init__(
             workers=workers,
@@ -434,18 +437,25 @@ class ImageBatches(keras.utils.PyDataset):
         self.augmentation = augmentation
         self.seed = seed
         self.epoch = first_epoch
+        self.devices = devices
         self._set_order()
 
     def _set_order(self):
         usable = self.images.usable
-        self.order = (
+        order = (
             usable[np.random.default_rng([self.seed, self.epoch]).permutation(len(usable))]
             if self.shuffle
             else usable
         )
+        excess = len(order) % self.devices
+        if excess and self.targets is None:
+            order = np.concatenate([order, np.repeat(order[-1:], self.devices - excess)])
+        elif excess:
+            order = order[:-excess]
+        self.order = order
 
     def __len__(self):
-        return math.ceil(len(self.images.usable) / self.batch_size)
+        return math.ceil(len(self.order) / self.batch_size)
 
     def __getitem__(self, index):
         indices = self.order[index * self.batch_size : (index + 1) * self.batch_size]
@@ -462,6 +472,12 @@ class ImageBatches(keras.utils.PyDataset):
             return x, self.targets[indices]
         return x, self.targets[indices], self.sample_weight[indices]
 
+    def set_epoch(self, epoch):
+        """Shuffle and augment as epoch ``epoch``; the estimators call it as each epoch begins,
+        since Keras also calls ``on_epoch_end`` when a ``fit`` starts."""
+        if epoch != self.epoch:
+            self.epoch = epoch
+            self._set_order()
+
     def on_epoch_end(self):
-        self.epoch += 1
-        self._set_order()
+        self.set_epoch(self.epoch + 1)

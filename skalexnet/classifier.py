@@ -91,7 +91,9 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
         the schedule, history, seed) is written to ``checkpoint_dir/checkpoint.npz``,
         atomically: a crash mid-write leaves the previous checkpoint whole. ``fit`` with a
         ``checkpoint_dir`` holding a checkpoint of the same configuration and data resumes from
-        it and ends with the weights an uninterrupted run would have had; a checkpoint of a
+        its exact state (an uninterrupted run's state after that epoch, bit for bit); the
+        weights it ends with are close to an uninterrupted run's, not equal, since Keras's
+        loader serves the batches prefetched before a ``fit`` starts first. A checkpoint of a
         different configuration is an error. Delete the folder to train afresh. Early
         stopping's patience count and the state of user ``callbacks`` start anew on resuming.
     precision : {'auto', 'float32', 'bfloat16'}, default='auto'
