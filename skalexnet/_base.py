@@ -255,6 +255,7 @@ class AlexNetBase(BaseEstimator):
             self._start_round(training_round, round_index)
         # A change of layer.trainable only takes effect once the model is compiled again.
         self._compile(training_round.learning_rate)
+        self._build_compiled(train)
         self._restore_optimizer_state()
         callbacks = [
             EpochRecorder(
@@ -282,6 +283,14 @@ class AlexNetBase(BaseEstimator):
             # Early stopping may have put the best epoch's weights back: keep those.
             self._last_completed = self._variable_values()
             self._write_checkpoint()
+
+    def _build_compiled(self, train):
+        # Keras otherwise builds the compiled loss and metrics on a batch it takes through its
+        # loader, whose other prefetched batches then open the epoch, out of order (some twice,
+        # some not at all): build them on a batch of our own instead.
+        build = getattr(self.model_, "_symbolic_build", None)
+        if build is not None:
+            build(data_batch=train[0])
 
     def _start_round(self, training_round, round_index):
         """Called when a round begins (not when it is resumed); estimators record rounds here."""

@@ -91,11 +91,10 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
         the schedule, history, seed) is written to ``checkpoint_dir/checkpoint.npz``,
         atomically: a crash mid-write leaves the previous checkpoint whole. ``fit`` with a
         ``checkpoint_dir`` holding a checkpoint of the same configuration and data resumes from
-        its exact state (an uninterrupted run's state after that epoch, bit for bit); the
-        weights it ends with are close to an uninterrupted run's, not equal, since Keras's
-        loader serves the batches prefetched before a ``fit`` starts first. A checkpoint of a
-        different configuration is an error. Delete the folder to train afresh. Early
-        stopping's patience count and the state of user ``callbacks`` start anew on resuming.
+        its exact state and ends with the weights an uninterrupted run would have had; a
+        checkpoint of a different configuration is an error. Delete the folder to train
+        afresh. Early stopping's patience count and the state of user ``callbacks`` start
+        anew on resuming.
     precision : {'auto', 'float32', 'bfloat16'}, default='auto'
         'bfloat16' computes in bfloat16 with float32 variables, loss and outputs (Keras's
         'mixed_bfloat16' policy, set on this network's layers only, never globally). 'auto'

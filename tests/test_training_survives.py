@@ -196,7 +196,9 @@ def run_fine_tuning(tmp_path, weights, name, checkpoint_dir=None, kill=False):
         return [data[f"arr_{i}"] for i in range(len(data.files))], json.load(f)
 
 
-def test_fine_tuning_killed_mid_epoch_resumes_from_the_exact_state(digits_0_to_4_network, tmp_path):
+def test_fine_tuning_killed_mid_epoch_resumes_to_the_unbroken_runs_weights(
+    digits_0_to_4_network, tmp_path
+):
     checkpoints = tmp_path / "checkpoints"
     reference, reference_record = run_fine_tuning(tmp_path, digits_0_to_4_network, "unbroken")
     run_fine_tuning(tmp_path, digits_0_to_4_network, "killed", checkpoints, kill=True)
@@ -210,9 +212,6 @@ def test_fine_tuning_killed_mid_epoch_resumes_from_the_exact_state(digits_0_to_4
     resumed, resumed_record = run_fine_tuning(
         tmp_path, digits_0_to_4_network, "resumed", checkpoints
     )
-    assert resumed_record["rounds"] == reference_record["rounds"]
-    assert resumed_record["history"]["round"] == reference_record["history"]["round"]
-    # Keras's loader serves the batches it prefetched before a fit starts first, so the two
-    # runs see epoch 5's batches in another order: close weights, not equal ones.
     for expected, actual in zip(reference, resumed, strict=True):
-        np.testing.assert_allclose(actual, expected, atol=2e-3)
+        np.testing.assert_array_equal(actual, expected)
+    assert resumed_record == reference_record
