@@ -1,15 +1,12 @@
 """AlexNetFeatureExtractor: AlexNet activations as features for any scikit-learn estimator."""
 
-import os
-
-import joblib
 import keras
 import numpy as np
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from ._base import AlexNetBase
-from ._data import is_path_sequence
+from ._identity import data_key, weights_key
 from ._pretrained import build_network
 
 FEATURE_LAYERS = (
@@ -29,6 +26,12 @@ FEATURE_LAYERS = (
     "prob",
 )
 _POOLINGS = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}
+
+# Keras's predict keeps every batch's outputs until the end and then concatenates them: twice
+# the features in memory at its peak, 1.8 GB for the pool5 features of 25,000 images at 227x227.
+# transform predicts chunks of about this many bytes of features instead, each written into one
+# preallocated array, so that its peak is the features plus one chunk.
+CHUNK_BYTES = 128 * 1024**2
 
 
 class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
@@ -66,6 +69,8 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
         and modification time): inside :class:`~sklearn.model_selection.GridSearchCV` over the
         downstream estimator, each fold's features are then computed once, not once per
         candidate.
+    precision : {'auto', 'float32', 'bfloat16'}, default='auto'
+        As for :class:`AlexNetClassifier`; the features are float32 whatever the precision.
     verbose : int, default=0
         1 shows Keras's progress bar while extracting.
 
@@ -77,6 +82,8 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
         Layer name -> shape of its output for one image, before pooling.
     n_features_out_ : int
         Number of columns ``transform`` returns.
+    precision_ : {'float32', 'bfloat16'}
+        The precision the network computes in.
     n_features_in_ : int
         Number of columns of X, when ``fit`` saw a 2-D array.
 
@@ -105,6 +112,7 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
         batch_size=64,
         resize="squash",
         memory=None,
+        precision="auto",
         verbose=0,
     ):
         self.weights = weights
@@ -115,6 +123,7 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
         self.batch_size = batch_size
         self.resize = resize
         self.memory = memory
+        self.precision = precision
         self.verbose = verbose
 
     @classmethod
@@ -155,7 +164,9 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
 
     def _build(self):
         self._validate_params()
-        network = build_network(self.weights, image_size=self.image_size, arch=self.arch)
+        network = build_network(
+            self.weights, image_size=self.image_size, arch=self.arch, dtype=self._dtype_policy()
+        )
         outputs, self.feature_shapes_ = [], {}
         for name in self._layers():
             x = network.get_layer(name).output
@@ -167,7 +178,7 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
             outputs.append(x)
         self.model_ = keras.Model(network.inputs, outputs, name="alexnet_features")
         self.n_features_out_ = sum(int(np.prod(o.shape[1:])) for o in outputs)
-        self._weights_key = _weights_key(self.weights)
+        self._weights_key = weights_key(self.weights)
         return self
 
     def fit(self, X, y=None):
@@ -203,14 +214,11 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
         memory = check_memory(self.memory)
         cached = memory.cache(_extract, ignore=["extractor", "X"])
         params = {k: v for k, v in self.get_params().items() if k not in ("weights", "memory")}
-        return cached(self, X, _data_key(X), self._weights_key, params, keras.backend.backend())
+        return cached(self, X, data_key(X), self._weights_key, params, keras.backend.backend())
 
     def _forward(self, X):
         """One pass of X through the feature model (the work that ``memory`` saves)."""
-        outputs = self._predict_batches(self.model_, X)
-        outputs = outputs if isinstance(outputs, list) else [outputs]
-        flat = [np.asarray(o, dtype=np.float32).reshape(len(o), -1) for o in outputs]
-        return np.concatenate(flat, axis=1) if len(flat) > 1 else flat[0]
+        return self._predict_batches(_ChunkedPredictor(self.model_, self.n_features_out_), X)
 
     def get_feature_names_out(self, input_features=None):
         """Names ``<layer>_<index>`` (``<layer>_<pooling>_<channel>`` when pooled).
@@ -244,25 +252,51 @@ def _extract(extractor, X, data_key, weights_key, params, backend):
     return extractor._forward(X)
 
 
-def _weights_key(weights):
-    """What identifies the weights for the cache: a file's path, size and mtime, or the arrays."""
-    if isinstance(weights, keras.Model):
-        return joblib.hash([np.asarray(w) for w in weights.get_weights()])
-    if isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
-        stat = os.stat(weights)
-        return (os.path.abspath(weights), stat.st_size, stat.st_mtime_ns)
-    return weights
+class _ChunkedPredictor:
+    """The feature model's ``predict`` run a chunk of batches at a time (see CHUNK_BYTES).
+
+    Returns the layers' outputs flattened and concatenated: the features, float32.
+    """
+
+    def __init__(self, model: keras.Model, n_features: int):
+        self.model = model
+        self.n_features = n_features
+
+    def predict(self, batches, verbose=0) -> np.ndarray:
+        image_bytes = 4 * self.n_features
+        per_chunk = max(1, CHUNK_BYTES // (image_bytes * batches.batch_size))
+        if len(batches) <= per_chunk:
+            return self._features(batches, verbose)
+        # One row per image the batches visit (padding included, which the caller drops).
+        features = np.empty((len(batches.order), self.n_features), dtype=np.float32)
+        for first in range(0, len(batches), per_chunk):
+            chunk = self._features(_BatchRange(batches, first, per_chunk), verbose)
+            start = first * batches.batch_size
+            features[start : start + len(chunk)] = chunk
+        return features
+
+    def _features(self, batches, verbose) -> np.ndarray:
+        outputs = self.model.predict(batches, verbose=verbose)
+        outputs = outputs if isinstance(outputs, list) else [outputs]
+        flat = [np.asarray(o, dtype=np.float32).reshape(len(o), -1) for o in outputs]
+        return np.concatenate(flat, axis=1) if len(flat) > 1 else flat[0]
 
 
-def _data_key(X):
-    """What identifies X for the cache: array contents, or each file's path, size and mtime."""
-    if is_path_sequence(X):
-        keys = []
-        for path in X:
-            try:
-                stat = os.stat(path)
-                keys.append((os.fspath(path), stat.st_size, stat.st_mtime_ns))
-            except OSError:
-                keys.append((os.fspath(path), None, None))
-        return keys
-    return X
+class _BatchRange(keras.utils.PyDataset):
+    """Batches ``first`` to ``first + count - 1`` of a PyDataset, loaded as it loads them."""
+
+    def __init__(self, batches: keras.utils.PyDataset, first: int, count: int):
+        super().__init__(
+            workers=batches.workers,
+            use_multiprocessing=batches.use_multiprocessing,
+            max_queue_size=batches.max_queue_size,
+        )
+        self.batches = batches
+        self.first = first
+        self.count = min(count, len(batches) - first)
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, index):
+        return self.batches[self.first + index]
