@@ -274,6 +274,9 @@ class AlexNetBase(BaseEstimator):
                 validation_data=validation,
                 epochs=first + remaining,
                 initial_epoch=first,
+                # The batches shuffle themselves, seeded; Keras would reorder them again with
+                # Python's process-wide random, which other threads (Dask's event loop) share.
+                shuffle=False,
                 verbose=self.verbose,
                 callbacks=callbacks,
             )

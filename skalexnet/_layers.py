@@ -140,13 +140,22 @@ class AlexNetConv2D(keras.layers.Conv2D):
       on the channel halves, concatenated.
     """
 
+    def call(self, inputs):
+        if not self._uses_torch_path():
+            return super().call(inputs)
+        # The bias goes into the convolution itself: oneDNN adds it in the same pass.
+        outputs = self._torch_convolution(inputs, self.kernel, self.bias)
+        return outputs if self.activation is None else self.activation(outputs)
+
     def convolution_op(self, inputs, kernel):
-        backend = keras.backend.backend()
-        if backend == "torch" and self._torch_padding() is not None:
+        if self._uses_torch_path():
             return self._torch_convolution(inputs, kernel)
-        if self.groups > 1 and backend in ("tensorflow", "jax"):
+        if self.groups > 1 and keras.backend.backend() in ("tensorflow", "jax"):
             return self._split_convolution(inputs, kernel)
         return super().convolution_op(inputs, kernel)
+
+    def _uses_torch_path(self):
+        return keras.backend.backend() == "torch" and self._torch_padding() is not None
 
     def _torch_padding(self):
         """Explicit padding equal to Keras's, where one exists (else None: use Keras's path)."""
@@ -160,13 +169,17 @@ class AlexNetConv2D(keras.layers.Conv2D):
             )
         return None
 
-    def _torch_convolution(self, inputs, kernel):
+    def _torch_convolution(self, inputs, kernel, bias=None):
         import torch.nn.functional as F
 
-        kernel = ops.convert_to_tensor(kernel, dtype=ops.dtype(inputs)).permute(3, 2, 0, 1)  # OIHW
+        dtype = ops.dtype(inputs)
+        kernel = ops.convert_to_tensor(kernel, dtype=dtype).permute(3, 2, 0, 1)  # OIHW
+        if bias is not None:
+            bias = ops.convert_to_tensor(bias, dtype=dtype)
         outputs = F.conv2d(
             _torch_channels_last(inputs),
             kernel,
+            bias,
             stride=self.strides,
             padding=self._torch_padding(),
             dilation=self.dilation_rate,

@@ -5,6 +5,7 @@ so that estimators freeze and extract layers by name whatever the variant.
 """
 
 import math
+import random
 
 import keras
 
@@ -125,7 +126,7 @@ def _max_pool(x, name, ceil, dtype):
     return AlexNetMaxPooling2D(3, strides=2, name=name, dtype=dtype)(x)
 
 
-def _conv(x, name, filters, kernel_size, groups, dtype, strides=1, padding="same"):
+def _conv(x, name, filters, kernel_size, groups, dtype, seed, strides=1, padding="same"):
     return AlexNetConv2D(
         filters,
         kernel_size,
@@ -133,7 +134,7 @@ def _conv(x, name, filters, kernel_size, groups, dtype, strides=1, padding="same
         padding=padding,
         groups=groups,
         activation="relu",
-        kernel_initializer="he_normal",
+        kernel_initializer=keras.initializers.HeNormal(seed),
         name=name,
         dtype=dtype,
     )(x)
@@ -145,6 +146,7 @@ def build_alexnet(
     image_size: int = 227,
     preprocessing: str | None = None,
     dtype=None,
+    seed: int | None = None,
 ) -> keras.Model:
     """Build AlexNet as a Keras functional model that takes RGB pixels in [0, 255].
 
@@ -162,6 +164,11 @@ def build_alexnet(
         The in-model input scaling (see ``PREPROCESSING``); None takes the architecture's own.
     dtype : str or keras.DTypePolicy, default=None
         The dtype policy of every layer but ``prob``, whose probabilities stay float32.
+    seed : int, default=None
+        Seeds every weight initialiser and dropout layer, each with its own seed drawn from
+        it, so that the same seed builds the same network whatever else draws from Python's
+        ``random`` meanwhile (a Dask worker's event loop does). None leaves them to Keras's
+        global seed.
 
     Returns
     -------
@@ -187,9 +194,15 @@ def build_alexnet(
     f1, f2, f3, f4, f5 = spec["filters"]
     g1, g2, g3, g4, g5 = spec["groups"]
     ceil = spec["ceil_pooling"]
+    draw = random.Random(seed)
+
+    def next_seed():
+        return None if seed is None else draw.randrange(2**31)
 
     def conv_block(x, index, filters, groups, kernel_size, **conv_kwargs):
-        x = _conv(x, f"conv{index}", filters, kernel_size, groups, dtype, **conv_kwargs)
+        x = _conv(
+            x, f"conv{index}", filters, kernel_size, groups, dtype, next_seed(), **conv_kwargs
+        )
         if spec["lrn"] is None:
             return _max_pool(x, f"pool{index}", ceil, dtype)
         lrn = LocalResponseNormalization(**spec["lrn"], name=f"norm{index}", dtype=dtype)
@@ -203,19 +216,28 @@ def build_alexnet(
         x = keras.layers.ZeroPadding2D(spec["conv1_padding"], name="conv1_pad", dtype=dtype)(x)
     x = conv_block(x, 1, f1, g1, 11, strides=4, padding="valid")
     x = conv_block(x, 2, f2, g2, 5)
-    x = _conv(x, "conv3", f3, 3, g3, dtype)
-    x = _conv(x, "conv4", f4, 3, g4, dtype)
-    x = _conv(x, "conv5", f5, 3, g5, dtype)
+    x = _conv(x, "conv3", f3, 3, g3, dtype, next_seed())
+    x = _conv(x, "conv4", f4, 3, g4, dtype, next_seed())
+    x = _conv(x, "conv5", f5, 3, g5, dtype, next_seed())
     x = _max_pool(x, "pool5", ceil, dtype)
     if arch == "torchvision":
         x = keras.layers.AdaptiveAveragePooling2D((6, 6), name="avgpool", dtype=dtype)(x)
     x = keras.layers.Flatten(name="flatten", dtype=dtype)(x)
     for fc, drop in (("fc6", "drop6"), ("fc7", "drop7")):
         dense = keras.layers.Dense(
-            4096, activation="relu", kernel_initializer="he_normal", name=fc, dtype=dtype
+            4096,
+            activation="relu",
+            kernel_initializer=keras.initializers.HeNormal(next_seed()),
+            name=fc,
+            dtype=dtype,
         )
-        dropout = keras.layers.Dropout(0.5, name=drop, dtype=dtype)
+        dropout = keras.layers.Dropout(0.5, seed=next_seed(), name=drop, dtype=dtype)
         x = dense(dropout(x)) if spec["dropout_before_fc"] else dropout(dense(x))
-    x = keras.layers.Dense(n_classes, kernel_initializer="he_normal", name="fc8", dtype=dtype)(x)
+    x = keras.layers.Dense(
+        n_classes,
+        kernel_initializer=keras.initializers.HeNormal(next_seed()),
+        name="fc8",
+        dtype=dtype,
+    )(x)
     outputs = keras.layers.Activation("softmax", name="prob", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=f"alexnet_{arch}")

@@ -14,6 +14,7 @@ def build_network(
     arch: str | None = None,
     new_top: bool = False,
     dtype=None,
+    seed: int | None = None,
 ) -> keras.Model:
     """Build AlexNet with random weights (``weights=None``) or the weights of a file.
 
@@ -35,15 +36,19 @@ def build_network(
         (the new task's classes are not the old ones).
     dtype : str or keras.DTypePolicy, default=None
         The layers' dtype policy.
+    seed : int, default=None
+        Seeds the initialisers and dropout layers (see :func:`build_alexnet`).
 
     Returns
     -------
     model : keras.Model
     """
     if weights is None:
-        return build_alexnet(arch or "original", n_classes or 1000, image_size, dtype=dtype)
+        return build_alexnet(
+            arch or "original", n_classes or 1000, image_size, dtype=dtype, seed=seed
+        )
     if isinstance(weights, keras.Model):
-        return _from_model(weights, n_classes, image_size, arch, new_top, dtype)
+        return _from_model(weights, n_classes, image_size, arch, new_top, dtype, seed)
     path = resolve_weights(weights)
     # Keras 3 weight files without a config cannot say which variant they hold: arch tells.
     if arch is not None and detect_format(path) == "keras":
@@ -57,14 +62,21 @@ def build_network(
         )
     n_classes = n_classes or weight_set.n_classes
     model = build_alexnet(
-        weight_set.arch, n_classes, image_size, preprocessing=weight_set.preprocessing, dtype=dtype
+        weight_set.arch,
+        n_classes,
+        image_size,
+        preprocessing=weight_set.preprocessing,
+        dtype=dtype,
+        seed=seed,
     )
     replace_top = new_top or n_classes != weight_set.n_classes
     apply_weights(model, weight_set, skip=("fc8",) if replace_top else ())
     return model
 
 
-def _from_model(source: keras.Model, n_classes, image_size, arch, new_top, dtype) -> keras.Model:
+def _from_model(
+    source: keras.Model, n_classes, image_size, arch, new_top, dtype, seed
+) -> keras.Model:
     """Copy a skalexnet Keras model into a fresh one (new fc8 where the classes differ)."""
     config = _network_config(source)
     if arch is not None and arch != config["arch"]:
@@ -74,7 +86,12 @@ def _from_model(source: keras.Model, n_classes, image_size, arch, new_top, dtype
         )
     n_classes = n_classes or config["n_classes"]
     model = build_alexnet(
-        config["arch"], n_classes, image_size, preprocessing=config["preprocessing"], dtype=dtype
+        config["arch"],
+        n_classes,
+        image_size,
+        preprocessing=config["preprocessing"],
+        dtype=dtype,
+        seed=seed,
     )
     replace_top = new_top or n_classes != config["n_classes"]
     for layer in source.layers:

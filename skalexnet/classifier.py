@@ -222,6 +222,7 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
             image_size=self.image_size,
             arch=self.arch,
             dtype=self._dtype_policy(),
+            seed=self._seed_,
         )
 
     def _training_rounds(self):

@@ -174,6 +174,7 @@ precision, distribution, warm_start, random_state, verbose
             arch=self.arch,
             new_top=True,
             dtype=self._dtype_policy(),
+            seed=self._seed_,
         )
 
     def _training_rounds(self):

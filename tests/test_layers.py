@@ -68,6 +68,20 @@ def test_backend_specific_convolution_equals_keras_conv2d(settings):
     np.testing.assert_allclose(fast, generic, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("settings", CONVOLUTIONS)
+def test_whole_layer_with_bias_and_relu_equals_keras_conv2d(settings):
+    # On torch the bias is added inside the convolution: the layer's whole output must match.
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, 23, 23, 8)).astype("float32")
+    layer = AlexNetConv2D(**settings, activation="relu")
+    layer.build(x.shape)
+    layer.bias.assign(rng.normal(size=layer.bias.shape).astype("float32"))
+    convolution = keras.layers.Conv2D.convolution_op(layer, x, layer.kernel)
+    expected = np.maximum(keras.ops.convert_to_numpy(convolution) + layer.bias.numpy(), 0)
+    assert (expected == 0).any() and (expected > 0).any()  # the ReLU is exercised
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), expected, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("settings", [s for s in CONVOLUTIONS if s["groups"] > 1])
 def test_split_group_convolution_equals_keras_conv2d(settings):
     x = np.random.default_rng(3).normal(size=(2, 9, 9, 8)).astype("float32")

@@ -69,6 +69,26 @@ def test_saved_model_reloads_with_identical_outputs(tmp_path):
     np.testing.assert_array_equal(model.predict(x, verbose=0), reloaded.predict(x, verbose=0))
 
 
+def test_seed_alone_fixes_every_initialiser_and_dropout():
+    import random
+
+    import keras
+
+    def build(seed, foreign_draws):
+        keras.utils.set_random_seed(123)
+        for _ in range(foreign_draws):  # another thread using Python's random (Dask's loop)
+            random.random()
+        return build_alexnet(n_classes=3, image_size=67, seed=seed)
+
+    first, second, other = build(7, 0), build(7, 1), build(8, 0)
+    for a, b, c in zip(first.weights, second.weights, other.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+        if "kernel" in a.path:
+            assert not np.array_equal(a.numpy(), c.numpy()), a.path
+    dropout_seeds = {first.get_layer(name).seed for name in ("drop6", "drop7")}
+    assert None not in dropout_seeds and len(dropout_seeds) == 2
+
+
 BACKEND_PROBE = """
 import json, numpy as np
 from skalexnet import build_alexnet
