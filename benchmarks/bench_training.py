@@ -68,6 +68,7 @@ RESULT_PREFIX = "BENCH_RESULT "
 STUDY_EPOCH_IMAGES = 2000
 STUDY_BATCH_SIZE = 16
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
+JIT_COMPILE = {"auto": "auto", "true": True, "false": False}
 IMPLEMENTATIONS = (("peer", "float32"), ("peer", "bfloat16"))
 SOFT_MARGIN_S = 30  # workers start no new measurement this long before the time limit
 
@@ -123,6 +124,12 @@ def parse_args(argv=None):
         "--require-gpu",
         action=argparse.BooleanOptionalAction,
         help="skip a backend whose Keras computes on the CPU (--gpu's default)",
+    )
+    parser.add_argument(
+        "--jit-compile",
+        choices=("auto", "true", "false"),
+        default="auto",
+        help="Keras's compile(jit_compile=...) for the network cost (default: the estimator's)",
     )
     parser.add_argument("--python", default=sys.executable, help="interpreter of the workers")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -253,7 +260,7 @@ class Worker:
         compute_dtype = model.get_layer("conv1").compute_dtype
         expected = "bfloat16" if precision == "bfloat16" else "float32"
         assert compute_dtype == expected, (precision, compute_dtype)
-        compile_like_the_estimator(model)
+        compile_like_the_estimator(model, JIT_COMPILE[self.args.jit_compile])
         return model
 
     def check_same_function(self):
@@ -302,6 +309,7 @@ class Worker:
         log(f"[{self.backend}] network: {len(measurements)} measurements, interleaved")
         rates, rounds = self.interleaved_rates(measurements)
         self.result["network"] = [[*key, rate] for key, rate in rates.items()]
+        self.result["jit_compile"] = next(iter(models.values())).jit_compile
         self.result["network_rounds"] = rounds
         for key, rate in rates.items():
             log(f"[{self.backend}]   {' '.join(map(str, key))}: {rate:.1f} img/s")
@@ -500,7 +508,7 @@ def keras_device(backend):
     return {"gpu": False, "keras": "CPU"}
 
 
-def compile_like_the_estimator(model):
+def compile_like_the_estimator(model, jit_compile="auto"):
     import keras
 
     schedule = keras.optimizers.schedules.InverseTimeDecay(0.01, 1, 1e-6)
@@ -508,6 +516,7 @@ def compile_like_the_estimator(model):
         optimizer=keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True),
         loss="categorical_crossentropy",
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        jit_compile=jit_compile,
     )
 
 
@@ -544,6 +553,7 @@ def worker_command(args, backend, deadline, peer_bf16):
     command += ["--epoch-sample", str(args.epoch_sample)]
     command += ["--epoch-batch-sizes", *map(str, args.epoch_batch_sizes)]
     command += ["--require-gpu" if args.require_gpu else "--no-require-gpu"]
+    command += ["--jit-compile", args.jit_compile]
     if deadline:
         command += ["--deadline", repr(deadline - SOFT_MARGIN_S)]
     if peer_bf16:
@@ -618,6 +628,8 @@ def print_device(result):
             f"peer vs skalexnet logits, same weights: max |diff| {difference:.2e} "
             f"(max |logit| {scale:.2e})"
         )
+    if "jit_compile" in result:
+        print(f"network cost measured with jit_compile={result['jit_compile']}")
     for what in result["skipped"]:
         print(f"skipped at the time limit: {what}")
 
