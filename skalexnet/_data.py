@@ -408,6 +408,11 @@ class ImageBatches(keras.utils.PyDataset):
     skipped. Data-parallel training splits every batch over ``devices``: each epoch then leaves
     out its last ``len % devices`` labelled images (others each epoch, when shuffled), and
     unlabelled images are padded with copies of the last one, whose outputs the caller drops.
+
+    When shuffling (training), fewer than ``batch_size / 2`` images left over join the epoch's
+    last batch instead of making a batch of their own: a step on a handful of images, at the
+    full learning rate, made AlexNet's training on digits swing (held-out accuracy 0.98 -> 0.49
+    in one epoch with 3 images left over; smooth without them).
     """
 
     def __init__(
@@ -455,10 +460,15 @@ class ImageBatches(keras.utils.PyDataset):
         self.order = order
 
     def __len__(self):
-        return math.ceil(len(self.order) / self.batch_size)
+        full, rest = divmod(len(self.order), self.batch_size)
+        if self.shuffle and full and rest < self.batch_size / 2:
+            return full  # the last batch takes the rest
+        return full + (rest > 0)
 
     def __getitem__(self, index):
-        indices = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        start = index * self.batch_size
+        stop = len(self.order) if index == len(self) - 1 else start + self.batch_size
+        indices = self.order[start:stop]
         x = self.images.load(indices)
         augmentation = self.augmentation or {}
         rng = np.random.default_rng([self.seed, self.epoch, index, 1]) if augmentation else None

@@ -253,6 +253,24 @@ def test_labels_stay_aligned_with_images_when_shuffled_and_skipping(tmp_path):
         batches.on_epoch_end()
 
 
+@pytest.mark.parametrize(
+    ("n", "shuffle", "sizes"),
+    [
+        (67, True, [32, 35]),  # 3 left over: they join the last training batch
+        (80, True, [32, 32, 16]),  # half a batch left over: a batch of its own
+        (67, False, [32, 32, 3]),  # prediction keeps the plain batches
+    ],
+)
+def test_a_handful_of_left_over_images_joins_the_last_training_batch(n, shuffle, sizes):
+    images = ArrayImages(np.arange(n, dtype=np.uint8).reshape(n, 1, 1).repeat(8, 1).repeat(8, 2), 8)
+    batches = ImageBatches(images, np.arange(n), batch_size=32, shuffle=shuffle, workers=1)
+    for _ in range(2):
+        labels = [batches[i][1] for i in range(len(batches))]
+        assert [len(y) for y in labels] == sizes
+        assert sorted(np.concatenate(labels).tolist()) == list(range(n))  # each image once
+        batches.on_epoch_end()
+
+
 def _count_decodes(monkeypatch):
     calls = []
     real = data_module.decode_image

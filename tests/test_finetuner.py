@@ -54,18 +54,23 @@ def test_fc8_is_new_for_the_new_task(tuned, digits_0_to_4_network):
     assert list(tuned.classes_) == [5, 6, 7, 8, 9]
 
 
-def test_fine_tuned_network_learns_the_new_classes(tuned, digits_5_to_9):
+def test_fine_tuning_beats_training_from_scratch_on_the_same_budget(
+    digits_0_to_4_network, digits_5_to_9
+):
+    # Ten images a class: the few-shot regime where pretrained weights pay. Both get 6 epochs,
+    # the same batches, seed and held-out digits; the fine-tuner trains fc8 alone for 2 epochs,
+    # then every layer (conv1 and above) for 4.
     X_train, y_train, X_test, y_test = digits_5_to_9
-    # Five classes: chance is 0.2. How it compares with training from scratch on the same
-    # budget is measured (and printed) here, not asserted: on digits, a network pretrained on
-    # digits 0-4 has not been found to transfer better than a fresh one (see the README).
-    scratch = AlexNetClassifier(epochs=6, learning_rate=0.01, **COMMON).fit(X_train, y_train)
-    tuned_accuracy = tuned.score(X_test, y_test)
-    print(
-        f"digits 5-9, 20 images a class: fine-tuned {tuned_accuracy:.3f}, "
-        f"from scratch {scratch.score(X_test, y_test):.3f}"
-    )
-    assert tuned_accuracy > 0.3  # measured 0.35-0.45 with fc8 and fc7 trained 6 epochs
+    few = np.concatenate([np.flatnonzero(y_train == c)[:10] for c in range(5, 10)])
+    schedule = [("fc8", 2, 0.01), ("conv1", 4, 0.01)]
+    tuner = AlexNetFineTuner(weights=str(digits_0_to_4_network), schedule=schedule, **COMMON)
+    scratch = AlexNetClassifier(epochs=6, learning_rate=0.01, **COMMON)
+    tuned = tuner.fit(X_train[few], y_train[few]).score(X_test, y_test)
+    fresh = scratch.fit(X_train[few], y_train[few]).score(X_test, y_test)
+    print(f"digits 5-9, 10 images a class: fine-tuned {tuned:.3f}, from scratch {fresh:.3f}")
+    # Measured: 0.834 against 0.623 (and 0.62-0.79 against 0.20-0.38 over 3 other draws of the
+    # ten and 2 pretraining seeds, before left-over images joined the last batch).
+    assert tuned > fresh + 0.05
 
 
 def test_default_schedule_is_the_studys():
