@@ -645,7 +645,7 @@ def print_network(args, result):
         "and in the same precision (/peer same), same process, interleaved"
     )
     header = (
-        f"{'':<17}{'precision':<10}{'batch':>6}{'train img/s':>13}{'infer img/s':>13}"
+        f"{'':<21}{'precision':<10}{'batch':>6}{'train img/s':>13}{'infer img/s':>13}"
         f"{'train/peer32':>14}{'infer/peer32':>14}{'train/same':>12}{'infer/same':>12}"
     )
     print(header)
@@ -667,7 +667,7 @@ def print_network(args, result):
                     cells.append(rate / peer if rate and peer else None)
             label = "peer (torch)" if impl == "peer" else f"skalexnet {result['backend']}"
             print(
-                f"{label:<17}{precision:<10}{batch:>6}{_format(train, '13.1f')}"
+                f"{label:<21}{precision:<10}{batch:>6}{_format(train, '13.1f')}"
                 f"{_format(infer, '13.1f')}{_format(cells[0], '14.2f')}"
                 f"{_format(cells[1], '14.2f')}{_format(cells[2], '12.2f')}"
                 f"{_format(cells[3], '12.2f')}"

@@ -36,7 +36,8 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
     epochs : int, default=80
         Passes over the training data.
     batch_size : int, default=16
-        Images per gradient step.
+        Images per gradient step. Fewer than ``batch_size / 2`` images left over at the end of
+        a training epoch join its last step rather than make a tiny, noisy step of their own.
     learning_rate : float, default=0.01
         SGD's initial learning rate.
     momentum : float, default=0.9
