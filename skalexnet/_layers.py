@@ -143,8 +143,11 @@ class AlexNetConv2D(keras.layers.Conv2D):
     def call(self, inputs):
         if not self._uses_torch_path():
             return super().call(inputs)
-        # The bias goes into the convolution itself: oneDNN adds it in the same pass.
+        # The bias goes into the convolution itself: oneDNN adds it in the same pass; the ReLU
+        # then overwrites the convolution's fresh output, which its backward pass never reads.
         outputs = self._torch_convolution(inputs, self.kernel, self.bias)
+        if self.activation is keras.activations.relu:
+            return outputs.relu_()
         return outputs if self.activation is None else self.activation(outputs)
 
     def convolution_op(self, inputs, kernel):

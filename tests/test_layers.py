@@ -82,6 +82,39 @@ def test_whole_layer_with_bias_and_relu_equals_keras_conv2d(settings):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("settings", CONVOLUTIONS)
+def test_torch_path_gradients_equal_those_of_convolution_bias_and_relu_apart(settings):
+    # The torch path adds the bias inside the convolution and applies the ReLU in place:
+    # backpropagation through both must give Keras's gradients.
+    if keras.backend.backend() != "torch":
+        pytest.skip("the in-place path exists on the torch backend only")
+    import torch
+
+    rng = np.random.default_rng(6)
+    layer = AlexNetConv2D(**settings, activation="relu")
+    layer.build((2, 23, 23, 8))
+    layer.bias.assign(rng.normal(size=layer.bias.shape).astype("float32"))
+    weights = torch.from_numpy(rng.normal(size=(2, 23, 23, 8)).astype("float32"))
+    variables = [layer.kernel.value, layer.bias.value]
+
+    def gradients(forward):
+        x = weights.clone().requires_grad_(True)
+        y = forward(x)
+        upstream = torch.from_numpy(rng.normal(size=tuple(y.shape)).astype("float32"))
+        return [g.numpy() for g in torch.autograd.grad((y * upstream).sum(), [x, *variables])]
+
+    rng_state = rng.bit_generator.state
+    fast = gradients(layer)
+    rng.bit_generator.state = rng_state  # the same upstream gradient for both
+    generic = gradients(
+        lambda x: torch.relu(
+            keras.layers.Conv2D.convolution_op(layer, x, layer.kernel) + layer.bias.value
+        )
+    )
+    for f, g in zip(fast, generic, strict=True):
+        np.testing.assert_allclose(f, g, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("settings", [s for s in CONVOLUTIONS if s["groups"] > 1])
 def test_split_group_convolution_equals_keras_conv2d(settings):
     x = np.random.default_rng(3).normal(size=(2, 9, 9, 8)).astype("float32")
