@@ -258,10 +258,9 @@ class AlexNetBase(BaseEstimator):
         self._build_compiled(train)
         self._restore_optimizer_state()
         callbacks = [
-            EpochRecorder(
-                lambda epoch: self._begin_epoch(train, epoch),
-                lambda logs: self._complete_epoch(logs, round_index),
-            ),
+            # Dropout draws from its layer's own seed generator, a model variable that the
+            # checkpoint holds: the data's epoch is all that an epoch's start has to set.
+            EpochRecorder(train.set_epoch, lambda logs: self._complete_epoch(logs, round_index)),
             StopOnNonFiniteLoss(training_round.learning_rate),
             *self._early_stopping_callbacks(validation),
             *(self.callbacks or ()),
@@ -310,14 +309,6 @@ class AlexNetBase(BaseEstimator):
                 monitor="val_loss", patience=self.n_iter_no_change, restore_best_weights=True
             )
         ]
-
-    def _begin_epoch(self, train, epoch):
-        # Dropout on torch draws from the global generator: seeded per epoch, an epoch is the
-        # same whether training ran unbroken or resumed from a checkpoint.
-        keras.utils.set_random_seed(
-            int(np.random.SeedSequence([self._seed_, epoch]).generate_state(1)[0] % 2**31)
-        )
-        train.set_epoch(epoch)
 
     def _complete_epoch(self, logs, round_index):
         """Record a finished epoch: history, position, the weights to fall back to, checkpoint."""
