@@ -269,10 +269,11 @@ class _ChunkedPredictor:
             return self._features(batches, verbose)
         # One row per image the batches visit (padding included, which the caller drops).
         features = np.empty((len(batches.order), self.n_features), dtype=np.float32)
+        start = 0
         for first in range(0, len(batches), per_chunk):
             chunk = self._features(_BatchRange(batches, first, per_chunk), verbose)
-            start = first * batches.batch_size
             features[start : start + len(chunk)] = chunk
+            start += len(chunk)
         return features
 
     def _features(self, batches, verbose) -> np.ndarray:
