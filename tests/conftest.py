@@ -2,31 +2,18 @@
 
 import numpy as np
 import pytest
-from digits import DIGITS_IMAGE_SIZE, digit_images
+from digits import digit_images, save_network_trained_on_0_to_4
 
 import skalexnet  # noqa: F401
-from skalexnet import AlexNetClassifier, build_alexnet
-
-PRETRAIN = {
-    "image_size": DIGITS_IMAGE_SIZE,
-    "epochs": 4,
-    "batch_size": 32,
-    "learning_rate": 0.02,
-    "augment": None,
-    "random_state": 0,
-}
+from skalexnet import build_alexnet
 
 
 @pytest.fixture(scope="session")
 def digits_0_to_4_network(tmp_path_factory):
     """A network trained on digits 0-4 only, saved as a Keras file: the 'pretrained' weights
     for transfer to digits 5-9, the study's Tasks 2 and 3 in miniature."""
-    images, labels = digit_images()
-    seen = labels < 5
-    clf = AlexNetClassifier(**PRETRAIN).fit(images[seen], labels[seen])
-    path = tmp_path_factory.mktemp("pretrained") / "digits_0_to_4.keras"
-    clf.model_.save(path)
-    return path
+    directory = tmp_path_factory.mktemp("pretrained")
+    return save_network_trained_on_0_to_4(directory / "digits_0_to_4.keras")
 
 
 @pytest.fixture(scope="session")

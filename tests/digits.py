@@ -11,3 +11,18 @@ def digit_images():
     """The 1797 digits as uint8 8x8 images (0..16 scaled to 0..255) and their labels."""
     X, y = load_digits(return_X_y=True)
     return (X * 16).clip(0, 255).astype(np.uint8).reshape(-1, 8, 8), y
+
+
+# How the network standing in for ImageNet is trained: digits 0-4 only.
+PRETRAIN = {"epochs": 4, "batch_size": 32, "learning_rate": 0.02, "augment": None}
+
+
+def save_network_trained_on_0_to_4(path, image_size: int = DIGITS_IMAGE_SIZE):
+    """Train AlexNetClassifier on digits 0-4 and save its network as a Keras file at path."""
+    from skalexnet import AlexNetClassifier
+
+    images, labels = digit_images()
+    seen = labels < 5
+    clf = AlexNetClassifier(image_size=image_size, random_state=0, **PRETRAIN)
+    clf.fit(images[seen], labels[seen]).model_.save(path)
+    return path

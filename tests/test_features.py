@@ -5,46 +5,67 @@ import pickle
 import joblib
 import numpy as np
 import pytest
-from digits import DIGITS_IMAGE_SIZE
+from digits import DIGITS_IMAGE_SIZE, save_network_trained_on_0_to_4
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import SVC
 
 from skalexnet import AlexNetClassifier, AlexNetFeatureExtractor
+from skalexnet._data import resize_array
 
 
 def extractor(weights, **params):
     return AlexNetFeatureExtractor(weights=str(weights), image_size=DIGITS_IMAGE_SIZE, **params)
 
 
-@pytest.mark.parametrize("layer", ["pool5", "fc7"])
-@pytest.mark.parametrize(
-    ("classifier", "grid"),
-    [
-        (SVC(), {"svc__C": [0.1, 1, 10]}),
-        (
-            MLPClassifier(hidden_layer_sizes=(256,), max_iter=300, random_state=0),
-            {"mlpclassifier__alpha": [1e-4, 1e-2]},
-        ),
-    ],
-    ids=["svc", "mlp"],
-)
-def test_features_of_unseen_digits_feed_a_grid_searched_classifier(
-    digits_0_to_4_network, digits_5_to_9, layer, classifier, grid
-):
-    # The study's Task 3 in miniature: features of a network that never saw digits 5-9.
+# At 67 pixels pool5 is a 1x1 map: it keeps which strokes a digit has but not where they are,
+# and raw pixels win. At 131 pixels pool5 is 3x3, and the features carry over to digits 5-9.
+TRANSFER_IMAGE_SIZE = 131
+
+
+@pytest.fixture(scope="module")
+def network_at_131(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("pretrained_at_131")
+    return save_network_trained_on_0_to_4(directory / "digits_0_to_4.keras", TRANSFER_IMAGE_SIZE)
+
+
+def grid_searched_mlp_accuracy(first_step, digits_5_to_9) -> float:
+    """The study's small classifier (256 hidden units) behind first_step, alpha grid-searched."""
     X_train, y_train, X_test, y_test = digits_5_to_9
-    pipe = make_pipeline(
-        extractor(digits_0_to_4_network, layer=layer), StandardScaler(), clone(classifier)
+    mlp = MLPClassifier(hidden_layer_sizes=(256,), max_iter=300, random_state=0)
+    grid = {"mlpclassifier__alpha": [1e-4, 1e-2]}
+    search = GridSearchCV(make_pipeline(first_step, mlp), grid, cv=2).fit(X_train, y_train)
+    return search.score(X_test, y_test)
+
+
+def upscaled_pixels(X):
+    """Raw pixels at the network's input size: resized as the extractor resizes, flattened."""
+    resized = [resize_array(image[..., None], TRANSFER_IMAGE_SIZE) for image in X]
+    return np.stack(resized).reshape(len(X), -1).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def raw_pixel_accuracy(digits_5_to_9):
+    return grid_searched_mlp_accuracy(FunctionTransformer(upscaled_pixels), digits_5_to_9)
+
+
+@pytest.mark.parametrize("layer", ["pool5", "fc7"])
+def test_features_of_unseen_digits_beat_raw_pixels(
+    network_at_131, raw_pixel_accuracy, digits_5_to_9, layer
+):
+    # The study's Task 3 in miniature: features of a network that never saw digits 5-9, 20
+    # training images a class, against the same grid-searched MLP on the same images' pixels.
+    # (An SVC does not show this on digits; the README gives the numbers.)
+    features = AlexNetFeatureExtractor(
+        weights=str(network_at_131), image_size=TRANSFER_IMAGE_SIZE, layer=layer
     )
-    search = GridSearchCV(pipe, grid, cv=2).fit(X_train, y_train)
-    accuracy = search.score(X_test, y_test)
-    print(f"{layer} + {type(classifier).__name__}: {accuracy:.3f}")
-    assert accuracy > 0.5  # five classes: chance is 0.2
+    accuracy = grid_searched_mlp_accuracy(features, digits_5_to_9)
+    print(f"{layer} features + MLP: {accuracy:.3f}, raw pixels + MLP: {raw_pixel_accuracy:.3f}")
+    assert accuracy > raw_pixel_accuracy + 0.02
 
 
 @pytest.fixture(scope="module")
