@@ -413,17 +413,19 @@ class Worker:
                 log(f"[{self.backend}] {what}: fit on {n} images")
                 clf = self.classifier(precision, batch_size, epochs=1, augment=None)
                 # The peer's reference: one step just before the fit and one just after.
-                start = time.perf_counter()
-                peer.train_step(batch_size, size)
-                self.synchronize()
-                peer_seconds = time.perf_counter() - start
+                peer_seconds = self.timed_peer_step(peer, batch_size, size)
                 rate, _ = self.timed_fit(clf, X, y)
-                start = time.perf_counter()
-                peer.train_step(batch_size, size)
-                self.synchronize()
-                peer_rate = 2 * batch_size / (peer_seconds + time.perf_counter() - start)
+                peer_seconds += self.timed_peer_step(peer, batch_size, size)
+                peer_rate = 2 * batch_size / peer_seconds
                 self.result["estimator"].append([clf.precision_, batch_size, rate, peer_rate])
                 log(f"[{self.backend}]   {rate:.1f} img/s, peer float32 {peer_rate:.1f}")
+
+    def timed_peer_step(self, peer, batch_size, size) -> float:
+        """Seconds of one training step of the peer, finished on the device."""
+        start = time.perf_counter()
+        peer.train_step(batch_size, size)
+        self.synchronize()
+        return time.perf_counter() - start
 
     def timed_fit(self, clf, X, y):
         """Fit clf (warm_start) twice: once on one batch to build and warm up, then timed.

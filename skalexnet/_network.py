@@ -126,7 +126,7 @@ def _max_pool(x, name, ceil, dtype):
     return AlexNetMaxPooling2D(3, strides=2, name=name, dtype=dtype)(x)
 
 
-def _conv(x, name, filters, kernel_size, groups, dtype, seed, strides=1, padding="same"):
+def _conv(x, name, filters, kernel_size, groups, dtype, initializer, strides=1, padding="same"):
     return AlexNetConv2D(
         filters,
         kernel_size,
@@ -134,7 +134,7 @@ def _conv(x, name, filters, kernel_size, groups, dtype, seed, strides=1, padding
         padding=padding,
         groups=groups,
         activation="relu",
-        kernel_initializer=keras.initializers.HeNormal(seed),
+        kernel_initializer=initializer,
         name=name,
         dtype=dtype,
     )(x)
@@ -147,6 +147,8 @@ def build_alexnet(
     preprocessing: str | None = None,
     dtype=None,
     seed: int | None = None,
+    *,
+    random_layers=WEIGHTED_LAYERS,
 ) -> keras.Model:
     """Build AlexNet as a Keras functional model that takes RGB pixels in [0, 255].
 
@@ -169,6 +171,11 @@ def build_alexnet(
         it, so that the same seed builds the same network whatever else draws from Python's
         ``random`` meanwhile (a Dask worker's event loop does). None leaves them to Keras's
         global seed.
+    random_layers : iterable of str, default=all weighted layers
+        The layers whose kernels start He-normal; the others start at zero, for weights that
+        are about to be set from a file or a model (drawing fc6's and fc7's 54 million
+        He-normal values is most of the time a build takes). Seeds are drawn for every layer
+        either way, so a layer's initial weights do not depend on this.
 
     Returns
     -------
@@ -196,13 +203,18 @@ def build_alexnet(
     ceil = spec["ceil_pooling"]
     draw = random.Random(seed)
 
+    random_layers = set(random_layers)
+
     def next_seed():
         return None if seed is None else draw.randrange(2**31)
 
+    def initializer(name):
+        layer_seed = next_seed()
+        return keras.initializers.HeNormal(layer_seed) if name in random_layers else "zeros"
+
     def conv_block(x, index, filters, groups, kernel_size, **conv_kwargs):
-        x = _conv(
-            x, f"conv{index}", filters, kernel_size, groups, dtype, next_seed(), **conv_kwargs
-        )
+        name = f"conv{index}"
+        x = _conv(x, name, filters, kernel_size, groups, dtype, initializer(name), **conv_kwargs)
         if spec["lrn"] is None:
             return _max_pool(x, f"pool{index}", ceil, dtype)
         lrn = LocalResponseNormalization(**spec["lrn"], name=f"norm{index}", dtype=dtype)
@@ -216,9 +228,9 @@ def build_alexnet(
         x = keras.layers.ZeroPadding2D(spec["conv1_padding"], name="conv1_pad", dtype=dtype)(x)
     x = conv_block(x, 1, f1, g1, 11, strides=4, padding="valid")
     x = conv_block(x, 2, f2, g2, 5)
-    x = _conv(x, "conv3", f3, 3, g3, dtype, next_seed())
-    x = _conv(x, "conv4", f4, 3, g4, dtype, next_seed())
-    x = _conv(x, "conv5", f5, 3, g5, dtype, next_seed())
+    x = _conv(x, "conv3", f3, 3, g3, dtype, initializer("conv3"))
+    x = _conv(x, "conv4", f4, 3, g4, dtype, initializer("conv4"))
+    x = _conv(x, "conv5", f5, 3, g5, dtype, initializer("conv5"))
     x = _max_pool(x, "pool5", ceil, dtype)
     if arch == "torchvision":
         x = keras.layers.AdaptiveAveragePooling2D((6, 6), name="avgpool", dtype=dtype)(x)
@@ -227,7 +239,7 @@ def build_alexnet(
         dense = keras.layers.Dense(
             4096,
             activation="relu",
-            kernel_initializer=keras.initializers.HeNormal(next_seed()),
+            kernel_initializer=initializer(fc),
             name=fc,
             dtype=dtype,
         )
@@ -235,7 +247,7 @@ def build_alexnet(
         x = dense(dropout(x)) if spec["dropout_before_fc"] else dropout(dense(x))
     x = keras.layers.Dense(
         n_classes,
-        kernel_initializer=keras.initializers.HeNormal(next_seed()),
+        kernel_initializer=initializer("fc8"),
         name="fc8",
         dtype=dtype,
     )(x)

@@ -2,7 +2,7 @@
 
 import keras
 
-from ._network import ARCHITECTURES, PREPROCESSING, build_alexnet
+from ._network import ARCHITECTURES, PREPROCESSING, WEIGHTED_LAYERS, build_alexnet
 from .weights import apply_weights, detect_format, load_weights, read_keras_weights, resolve_weights
 
 
@@ -61,6 +61,7 @@ def build_network(
             f"{weight_set.arch!r} AlexNet; leave arch=None to follow the weights."
         )
     n_classes = n_classes or weight_set.n_classes
+    skip = ("fc8",) if new_top or n_classes != weight_set.n_classes else ()
     model = build_alexnet(
         weight_set.arch,
         n_classes,
@@ -68,9 +69,9 @@ def build_network(
         preprocessing=weight_set.preprocessing,
         dtype=dtype,
         seed=seed,
+        random_layers=_not_loaded(weight_set.layers, skip),
     )
-    replace_top = new_top or n_classes != weight_set.n_classes
-    apply_weights(model, weight_set, skip=("fc8",) if replace_top else ())
+    apply_weights(model, weight_set, skip=skip)
     return model
 
 
@@ -85,6 +86,7 @@ def _from_model(
             f"arch=None to follow it."
         )
     n_classes = n_classes or config["n_classes"]
+    skip = ("fc8",) if new_top or n_classes != config["n_classes"] else ()
     model = build_alexnet(
         config["arch"],
         n_classes,
@@ -92,10 +94,10 @@ def _from_model(
         preprocessing=config["preprocessing"],
         dtype=dtype,
         seed=seed,
+        random_layers=_not_loaded([layer.name for layer in source.layers if layer.weights], skip),
     )
-    replace_top = new_top or n_classes != config["n_classes"]
     for layer in source.layers:
-        if not layer.weights or (layer.name == "fc8" and replace_top):
+        if not layer.weights or layer.name in skip:
             continue
         target = model.get_layer(layer.name)
         for mine, theirs in zip(target.weights, layer.weights, strict=True):
@@ -106,6 +108,11 @@ def _from_model(
                 )
             mine.assign(theirs)
     return model
+
+
+def _not_loaded(loaded, skip) -> list[str]:
+    """The weighted layers that keep their random initial weights: not loaded, or skipped."""
+    return [name for name in WEIGHTED_LAYERS if name not in loaded or name in skip]
 
 
 def _network_config(model: keras.Model) -> dict:

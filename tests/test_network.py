@@ -89,6 +89,18 @@ def test_seed_alone_fixes_every_initialiser_and_dropout():
     assert None not in dropout_seeds and len(dropout_seeds) == 2
 
 
+def test_layers_left_out_of_random_layers_start_at_zero_with_the_others_unchanged():
+    # What loading weights builds: only fc8 random (a new top), the rest about to be overwritten.
+    full = build_alexnet(n_classes=3, image_size=67, seed=5)
+    top_only = build_alexnet(n_classes=3, image_size=67, seed=5, random_layers=("fc8",))
+    for layer in ("conv1", "fc6", "fc7"):
+        assert not np.any(top_only.get_layer(layer).kernel.numpy()), layer
+    np.testing.assert_array_equal(
+        top_only.get_layer("fc8").kernel.numpy(), full.get_layer("fc8").kernel.numpy()
+    )
+    assert top_only.get_layer("drop6").seed == full.get_layer("drop6").seed
+
+
 BACKEND_PROBE = """
 import json, numpy as np
 from skalexnet import build_alexnet
