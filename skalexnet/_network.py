@@ -6,6 +6,7 @@ so that estimators freeze and extract layers by name whatever the variant.
 
 import math
 import random
+from collections.abc import Iterable
 
 import keras
 
@@ -148,7 +149,7 @@ def build_alexnet(
     dtype=None,
     seed: int | None = None,
     *,
-    random_layers=WEIGHTED_LAYERS,
+    random_layers: Iterable[str] = WEIGHTED_LAYERS,
 ) -> keras.Model:
     """Build AlexNet as a Keras functional model that takes RGB pixels in [0, 255].
 
