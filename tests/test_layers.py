@@ -94,11 +94,11 @@ def test_torch_path_gradients_equal_those_of_convolution_bias_and_relu_apart(set
     layer = AlexNetConv2D(**settings, activation="relu")
     layer.build((2, 23, 23, 8))
     layer.bias.assign(rng.normal(size=layer.bias.shape).astype("float32"))
-    weights = torch.from_numpy(rng.normal(size=(2, 23, 23, 8)).astype("float32"))
+    inputs = torch.from_numpy(rng.normal(size=(2, 23, 23, 8)).astype("float32"))
     variables = [layer.kernel.value, layer.bias.value]
 
     def gradients(forward):
-        x = weights.clone().requires_grad_(True)
+        x = inputs.clone().requires_grad_(True)
         y = forward(x)
         upstream = torch.from_numpy(rng.normal(size=tuple(y.shape)).astype("float32"))
         return [g.numpy() for g in torch.autograd.grad((y * upstream).sum(), [x, *variables])]
