@@ -60,16 +60,18 @@ def build_network(
             f"arch={arch!r} contradicts the weights in {weights!r}, which are for the "
             f"{weight_set.arch!r} AlexNet; leave arch=None to follow the weights."
         )
-    n_classes = n_classes or weight_set.n_classes
-    skip = ("fc8",) if new_top or n_classes != weight_set.n_classes else ()
-    model = build_alexnet(
-        weight_set.arch,
+    model, skip = _build_to_load(
+        {
+            "arch": weight_set.arch,
+            "preprocessing": weight_set.preprocessing,
+            "n_classes": weight_set.n_classes,
+        },
+        weight_set.layers,
         n_classes,
         image_size,
-        preprocessing=weight_set.preprocessing,
-        dtype=dtype,
-        seed=seed,
-        random_layers=_not_loaded(weight_set.layers, skip),
+        new_top,
+        dtype,
+        seed,
     )
     apply_weights(model, weight_set, skip=skip)
     return model
@@ -85,17 +87,8 @@ def _from_model(
             f"arch={arch!r} contradicts the given model, a {config['arch']!r} AlexNet; leave "
             f"arch=None to follow it."
         )
-    n_classes = n_classes or config["n_classes"]
-    skip = ("fc8",) if new_top or n_classes != config["n_classes"] else ()
-    model = build_alexnet(
-        config["arch"],
-        n_classes,
-        image_size,
-        preprocessing=config["preprocessing"],
-        dtype=dtype,
-        seed=seed,
-        random_layers=_not_loaded([layer.name for layer in source.layers if layer.weights], skip),
-    )
+    loaded = [layer.name for layer in source.layers if layer.weights]
+    model, skip = _build_to_load(config, loaded, n_classes, image_size, new_top, dtype, seed)
     for layer in source.layers:
         if not layer.weights or layer.name in skip:
             continue
@@ -110,9 +103,27 @@ def _from_model(
     return model
 
 
-def _not_loaded(loaded, skip) -> list[str]:
-    """The weighted layers that keep their random initial weights: not loaded, or skipped."""
-    return [name for name in WEIGHTED_LAYERS if name not in loaded or name in skip]
+def _build_to_load(
+    source: dict, loaded, n_classes, image_size, new_top, dtype, seed
+) -> tuple[keras.Model, tuple[str, ...]]:
+    """The network that receives the weights of ``source``, and the layers not to copy.
+
+    ``source`` gives the weights' arch, preprocessing and classes; ``loaded`` names their
+    layers. Only the layers that keep their initial weights (a replaced fc8, any layer the
+    weights lack) draw random values: the others are overwritten at once.
+    """
+    n_classes = n_classes or source["n_classes"]
+    skip = ("fc8",) if new_top or n_classes != source["n_classes"] else ()
+    model = build_alexnet(
+        source["arch"],
+        n_classes,
+        image_size,
+        preprocessing=source["preprocessing"],
+        dtype=dtype,
+        seed=seed,
+        random_layers=[name for name in WEIGHTED_LAYERS if name not in loaded or name in skip],
+    )
+    return model, skip
 
 
 def _network_config(model: keras.Model) -> dict:
