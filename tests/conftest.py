@@ -1,8 +1,7 @@
 """Shared fixtures. skalexnet is imported first, so that Keras gets an installed backend."""
 
-import numpy as np
 import pytest
-from digits import digit_images, save_network_trained_on_0_to_4
+from digits import digit_images, few_shot_split, save_network_trained_on_0_to_4
 
 import skalexnet  # noqa: F401
 from skalexnet import build_alexnet
@@ -20,12 +19,7 @@ def digits_0_to_4_network(tmp_path_factory):
 def digits_5_to_9():
     """Digits 5-9: 20 training images a class (few-shot), the rest held out."""
     images, labels = digit_images()
-    rng = np.random.default_rng(0)
-    unseen = np.flatnonzero(labels >= 5)
-    train = np.concatenate(
-        [rng.choice(unseen[labels[unseen] == c], 20, replace=False) for c in range(5, 10)]
-    )
-    test = np.setdiff1d(unseen, train)
+    train, test = few_shot_split(labels, seed=0)
     return images[train], labels[train], images[test], labels[test]
 
 
