@@ -18,8 +18,8 @@ from skalexnet import AlexNetClassifier, AlexNetFeatureExtractor
 from skalexnet._data import resize_array
 
 
-def extractor(weights, **params):
-    return AlexNetFeatureExtractor(weights=str(weights), image_size=DIGITS_IMAGE_SIZE, **params)
+def extractor(weights, image_size=DIGITS_IMAGE_SIZE, **params):
+    return AlexNetFeatureExtractor(weights=str(weights), image_size=image_size, **params)
 
 
 # At 67 pixels pool5 is a 1x1 map: it keeps which strokes a digit has but not where they are,
@@ -64,9 +64,7 @@ def test_features_of_unseen_digits_beat_raw_pixels(
 ):
     # The study's Task 3 in miniature: features of a network that never saw digits 5-9, 20
     # training images a class, against the same grid-searched MLP on the same images' pixels.
-    features = AlexNetFeatureExtractor(
-        weights=str(network_at_131), image_size=TRANSFER_IMAGE_SIZE, layer=layer
-    )
+    features = extractor(network_at_131, TRANSFER_IMAGE_SIZE, layer=layer)
     accuracy = grid_searched_mlp_accuracy(features, digits_5_to_9)
     print(f"{layer} features + MLP: {accuracy:.3f}, raw pixels + MLP: {raw_pixel_accuracy:.3f}")
     assert accuracy > raw_pixel_accuracy + 0.02
@@ -88,9 +86,7 @@ def all_of_digits_5_to_9():
 def digits_5_to_9_as_features(network_at_131):
     """All of digits 5-9 as pool5 and as fc7 features (by layer name), and their labels."""
     images, labels = all_of_digits_5_to_9()
-    features = AlexNetFeatureExtractor(
-        weights=str(network_at_131), image_size=TRANSFER_IMAGE_SIZE, layer=["pool5", "fc7"]
-    ).fit(images)
+    features = extractor(network_at_131, TRANSFER_IMAGE_SIZE, layer=["pool5", "fc7"]).fit(images)
     both = features.transform(images)
     n_pool5 = int(np.prod(features.feature_shapes_["pool5"]))
     return {"pool5": both[:, :n_pool5], "fc7": both[:, n_pool5:]}, labels
