@@ -6,13 +6,12 @@ select_backend()  # before anything imports Keras
 
 __version__ = "0.1.0"
 
-from ._data import ImageReadError  # noqa: E402
 from ._network import build_alexnet, min_image_size  # noqa: E402
 from .classifier import AlexNetClassifier  # noqa: E402
 from .datasets import load_image_folder  # noqa: E402
+from .exceptions import ImageReadError, UnsafeWeightFileError, WeightFileError  # noqa: E402
 from .features import AlexNetFeatureExtractor  # noqa: E402
 from .finetuner import AlexNetFineTuner  # noqa: E402
-from .weights import UnsafeWeightFileError, WeightFileError  # noqa: E402
 
 __all__ = [
     "AlexNetClassifier",

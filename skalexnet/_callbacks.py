@@ -4,6 +4,8 @@ import math
 
 import keras
 
+from .exceptions import NonFiniteLossError
+
 
 class EpochRecorder(keras.callbacks.Callback):
     """Tells the estimator when an epoch begins, and hands it the metrics the moment one ends.
@@ -24,10 +26,6 @@ class EpochRecorder(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._on_epoch_end({key: float(value) for key, value in (logs or {}).items()})
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite."""
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):

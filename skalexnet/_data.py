@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ._augment import augment_batch, crop_batch
+from .exceptions import ImageReadError, SkippedImagesWarning
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -38,14 +39,6 @@ DEFAULT_CACHE_BYTES = 2 * 1024**3
 # DataLoader does (prefetch_factor=2), so memory does not grow with the queue.
 DECODE_WORKERS = min(16, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 4)
 PREFETCH_PER_WORKER = 2
-
-
-class ImageReadError(ValueError):
-    """An image file that cannot be decoded; the message names the file and the reason."""
-
-
-class SkippedImagesWarning(UserWarning):
-    """Unreadable image files were left out of a fit (``on_error='skip'``)."""
 
 
 def is_path_sequence(X) -> bool:

@@ -11,18 +11,8 @@ import zipfile
 import zlib
 from contextlib import contextmanager
 
-
-class WeightFileError(ValueError):
-    """A weight file that is damaged, of no accepted format, or holds another network.
-
-    The message names the file and, where they apply, the layer and the shapes at fault. A
-    subclass of ``ValueError``, so code catching ``ValueError`` keeps working.
-    """
-
-
-class UnsafeWeightFileError(WeightFileError):
-    """A pickled weight file that asks to call code no state dict needs; nothing was run."""
-
+# Defined in skalexnet.exceptions with the package's other errors; the readers import them here.
+from ..exceptions import UnsafeWeightFileError, WeightFileError  # noqa: F401
 
 # What the parsing libraries raise on damaged input: h5py maps HDF5 errors to OSError, KeyError,
 # ValueError, TypeError and RuntimeError; zipfile adds BadZipFile, zlib.error, EOFError and
