@@ -62,6 +62,46 @@ class ImagePreprocessing(keras.layers.Layer):
         config.update(mean=self.mean, std=self.std, reverse_channels=self.reverse_channels)
         return config
 
+    # The layer holds no variables, so Keras would write nothing for it and a ``.weights.h5``
+    # (which has no config) would not say how its weights expect their input: record it there.
+    def save_own_variables(self, store):
+        for key, value in self._record().items():
+            store[key] = value
+
+    def load_own_variables(self, store):
+        """Refuse weights saved from a network whose input was scaled otherwise."""
+        if not all(key in store for key in PREPROCESSING_RECORD):
+            return  # written before the record existed: nothing to check
+        saved = {key: np.asarray(store[key]) for key in PREPROCESSING_RECORD}
+        mine = self._record()
+        if not all(np.array_equal(saved[key], mine[key]) for key in PREPROCESSING_RECORD):
+            raise ValueError(
+                f"{self.name}: the weights were saved from a network whose input is "
+                f"{_describe_preprocessing(saved)}, this network's is "
+                f"{_describe_preprocessing(mine)}: build it with that preprocessing."
+            )
+
+    def _record(self):
+        return {
+            "mean": np.asarray(self.mean, np.float64),
+            "std": np.asarray(self.std, np.float64),
+            "reverse_channels": np.asarray(self.reverse_channels, np.int8),
+        }
+
+
+# What ImagePreprocessing writes into a weights file, read back by skalexnet.weights.
+PREPROCESSING_RECORD = ("mean", "std", "reverse_channels")
+
+
+def _describe_preprocessing(record) -> str:
+    """``preprocessing='caffe'`` for a known scaling, else its numbers."""
+    from ._network import PREPROCESSING  # _network builds on these layers: imported late
+
+    for key, spec in PREPROCESSING.items():
+        if all(np.allclose(record[name], spec[name]) for name in PREPROCESSING_RECORD):
+            return f"preprocessing={key!r}"
+    return ", ".join(f"{name}={record[name].tolist()}" for name in PREPROCESSING_RECORD)
+
 
 @keras.saving.register_keras_serializable(package="skalexnet")
 class LocalResponseNormalization(keras.layers.Layer):

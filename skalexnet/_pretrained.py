@@ -3,7 +3,7 @@
 import keras
 
 from ._network import ARCHITECTURES, PREPROCESSING, WEIGHTED_LAYERS, build_alexnet
-from .weights import apply_weights, detect_format, load_weights, read_keras_weights, resolve_weights
+from .weights import apply_weights, load_weights, resolve_weights
 
 
 def build_network(
@@ -49,17 +49,9 @@ def build_network(
         )
     if isinstance(weights, keras.Model):
         return _from_model(weights, n_classes, image_size, arch, new_top, dtype, seed)
-    path = resolve_weights(weights)
-    # Keras 3 weight files without a config cannot say which variant they hold: arch tells.
-    if arch is not None and detect_format(path) == "keras":
-        weight_set = read_keras_weights(path, arch=arch)
-    else:
-        weight_set = load_weights(path)
-    if arch is not None and arch != weight_set.arch:
-        raise ValueError(
-            f"arch={arch!r} contradicts the weights in {weights!r}, which are for the "
-            f"{weight_set.arch!r} AlexNet; leave arch=None to follow the weights."
-        )
+    # A Keras 3 file that does not say its variant takes arch from here; any file refuses an
+    # arch that contradicts it (a WeightFileError, a ValueError).
+    weight_set = load_weights(resolve_weights(weights), arch=arch)
     model, skip = _build_to_load(
         {
             "arch": weight_set.arch,

@@ -39,17 +39,16 @@ def test_keras_file_gives_back_weights_and_architecture(caffe_model, tmp_path):
     _assert_same_layers(weights, _model_layers(caffe_model))
 
 
-def test_weights_h5_without_config_is_taken_as_original(caffe_model, tmp_path):
+def test_weights_h5_without_config_keeps_its_architecture(caffe_model, tmp_path):
     path = tmp_path / "alexnet.weights.h5"
     caffe_model.save_weights(path)
     weights = load_weights(path)
-    # Weights alone cannot show where LRN sat: documented default, the skalexnet model's own.
-    assert (weights.arch, weights.preprocessing, weights.image_size) == ("original", "study", None)
+    # No config, but Keras writes the model's name and skalexnet its preprocessing.
+    assert (weights.arch, weights.preprocessing, weights.image_size) == ("caffe", "caffe", None)
     _assert_same_layers(weights, _model_layers(caffe_model))
-    told = read_keras_weights(path, arch="caffe")
-    assert (told.arch, told.preprocessing) == ("caffe", "caffe")
-    with pytest.raises(ValueError, match="arch='torchvision', but the file holds 'original'"):
-        read_keras_weights(path, arch="torchvision")
+    for other in ("original", "torchvision"):
+        with pytest.raises(ValueError, match=f"arch='{other}', but the file holds 'caffe'"):
+            read_keras_weights(path, arch=other)
 
 
 def test_torchvision_shapes_are_recognised_without_config(fast_build, tmp_path):

@@ -70,12 +70,12 @@ def write_torchvision_pth(path, legacy: bool = False) -> Path:
     return Path(path)
 
 
-def tiny_keras_model(extra_layer=None):
+def tiny_keras_model(extra_layer=None, before_conv1=None):
     """A Keras model with skalexnet's layer names and config: image, preprocess, conv1, norm1
     (Caffe's LRN before pooling), conv2..conv5, fc6..fc8; two filters a layer, 16x16 input.
 
-    ``extra_layer`` (a Keras layer) is applied after conv5, e.g. a Lambda for the untrusted-file
-    tests; it must keep the shape.
+    ``extra_layer`` (a Keras layer) is applied after conv5, ``before_conv1`` in front of conv1,
+    e.g. a Lambda for the untrusted-file tests; either must keep the shape.
     """
     import keras
 
@@ -84,6 +84,8 @@ def tiny_keras_model(extra_layer=None):
 
     inputs = keras.Input((16, 16, 3), name="image")
     x = ImagePreprocessing(**PREPROCESSING["caffe"], name="preprocess")(inputs)
+    if before_conv1 is not None:
+        x = before_conv1(x)
     x = keras.layers.Conv2D(2, 3, padding="same", name="conv1")(x)
     x = LocalResponseNormalization(**ARCHITECTURES["caffe"]["lrn"], name="norm1")(x)
     for index in range(2, 6):

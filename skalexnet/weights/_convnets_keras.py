@@ -81,6 +81,7 @@ def read_convnets_keras_h5(path, *, flip_kernels: bool = True) -> WeightSet:
         source=SOURCE,
         n_classes=int(layers["fc8"][0].shape[-1]),  # a 2-D Dense kernel, checked on reading
         image_size=IMAGE_SIZE,
+        path=str(path),
     )
 
 

@@ -60,7 +60,7 @@ def detect_format(path) -> str:
     raise WeightFileError(f"{path}: unknown weights format; skalexnet reads {ACCEPTED}.")
 
 
-def load_weights(path) -> WeightSet:
+def load_weights(path, *, arch: str | None = None, preprocessing: str | None = None) -> WeightSet:
     """Read pretrained AlexNet weights from any supported file into Keras 3 layout.
 
     The format is recognised from the file's content (HDF5, zip or torch signatures; the
@@ -72,6 +72,13 @@ def load_weights(path) -> WeightSet:
     path : str or path-like
         A convnets-keras ``alexnet_weights.h5``, an ONNX zoo ``bvlcalexnet-*.onnx``, a
         torchvision ``alexnet-owt-*.pth``, or a Keras 3 ``.weights.h5`` / ``.keras`` file.
+    arch : {'original', 'caffe', 'torchvision'} or None, default=None
+        What the file holds, for a Keras 3 file that does not say; None follows the file. A
+        value that contradicts the file is an error, for every format.
+    preprocessing : {'study', 'imagenet_mean', 'caffe', 'torchvision'} or None, default=None
+        How the weights' input is scaled, for a Keras 3 file that does not record it (see
+        :func:`read_keras_weights`); None follows the file. A value that contradicts the file
+        is an error, for every format.
 
     Returns
     -------
@@ -84,7 +91,8 @@ def load_weights(path) -> WeightSet:
     UnsafeWeightFileError
         When a pickled (.pth) file asks to run code; nothing it names is imported or called.
     WeightFileError
-        When the file is of no accepted format, damaged, or holds another network; the message
+        When the file is of no accepted format, damaged, holds another network, contradicts
+        ``arch`` or ``preprocessing``, or is a Keras 3 file that does not say them; the message
         names the file. Both are ValueErrors.
     FileNotFoundError
         When there is no file at ``path``.
@@ -97,4 +105,18 @@ def load_weights(path) -> WeightSet:
     >>> model = build_alexnet(ws.arch, ws.n_classes, 224, ws.preprocessing)  # doctest: +SKIP
     >>> apply_weights(model, ws)  # doctest: +SKIP
     """
-    return READERS[detect_format(path)](path)
+    file_format = detect_format(path)
+    if file_format == "keras":
+        return read_keras_weights(path, arch=arch, preprocessing=preprocessing)
+    weights = READERS[file_format](path)
+    # The other formats always say both: a different value is a mistake, never a repair.
+    for name, stated, held in (
+        ("arch", arch, weights.arch),
+        ("preprocessing", preprocessing, weights.preprocessing),
+    ):
+        if stated is not None and stated != held:
+            raise WeightFileError(
+                f"{path}: {name}={stated!r}, but the file holds weights for {held!r}; leave "
+                f"{name}=None to follow the file."
+            )
+    return weights

@@ -111,6 +111,7 @@ def _weights_of_graph(graph, path) -> WeightSet:
         source=SOURCE,
         n_classes=int(layers["fc8"][0].shape[-1]),
         image_size=image_size,
+        path=str(path),
     )
 
 

@@ -1,5 +1,6 @@
 """torchvision's AlexNet state dict (``alexnet-owt-7be5be79.pth``): keys, shapes, conversion."""
 
+import dataclasses
 import importlib.util
 import pickle
 
@@ -121,7 +122,7 @@ def read_torchvision_pth(path, *, use_torch: bool | None = None) -> WeightSet:
         use_torch = importlib.util.find_spec("torch") is not None
     state_dict = _load_with_torch(path) if use_torch else read_torch_state_dict(path)
     with reading(path, "torchvision's AlexNet state dict"):
-        return convert_torchvision_state_dict(state_dict)
+        return dataclasses.replace(convert_torchvision_state_dict(state_dict), path=str(path))
 
 
 def _load_with_torch(path):

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from .._network import ARCHITECTURES, PREPROCESSING, WEIGHTED_LAYERS
+from ._errors import WeightFileError
 
 
 @dataclass
@@ -27,6 +28,8 @@ class WeightSet:
         Units of fc8.
     image_size : int or None, default=None
         The input size the file implies (224 or 227), or None when it does not say.
+    path : str or None, default=None
+        The file read, named by :func:`apply_weights`'s errors; None for weights made in memory.
 
     Examples
     --------
@@ -43,6 +46,7 @@ class WeightSet:
     source: str
     n_classes: int
     image_size: int | None = None
+    path: str | None = None
 
     def __post_init__(self):
         if self.arch not in ARCHITECTURES:
@@ -80,8 +84,11 @@ def apply_weights(model: keras.Model, weights: WeightSet, skip=()) -> keras.Mode
 
     Raises
     ------
+    WeightFileError
+        When a layer's shapes or number of variables differ from the model's; the message names
+        the file, the layer and both shapes. Nothing is set then.
     ValueError
-        When a layer is missing from the model or a shape differs; nothing is set then.
+        When a layer is missing from the model; nothing is set then.
 
     Examples
     --------
@@ -104,13 +111,14 @@ def apply_weights(model: keras.Model, weights: WeightSet, skip=()) -> keras.Mode
     for name, layer in targets.items():
         for variable, value in zip(layer.weights, weights.layers[name], strict=False):
             if tuple(variable.shape) != tuple(np.shape(value)):
-                raise ValueError(
-                    _shape_mismatch(name, tuple(variable.shape), np.shape(value), weights)
+                raise WeightFileError(
+                    f"{_origin(weights)}: "
+                    + _shape_mismatch(name, tuple(variable.shape), np.shape(value), weights, model)
                 )
         if len(layer.weights) != len(weights.layers[name]):
-            raise ValueError(
-                f"{name} holds {len(layer.weights)} variables in the model, "
-                f"{len(weights.layers[name])} in the {weights.source} file."
+            raise WeightFileError(
+                f"{_origin(weights)}: {name} holds {len(layer.weights)} variables in the model, "
+                f"{len(weights.layers[name])} in the file."
             )
     for name, layer in targets.items():
         layer.set_weights([np.asarray(w) for w in weights.layers[name]])
@@ -127,19 +135,36 @@ def _find_layer(model, name, weights):
         ) from None
 
 
-def _shape_mismatch(name, expected, held, weights):
-    message = f"{name} expects {expected}, the file holds {tuple(held)}"
-    if len(held) == 2 and tuple(held) == expected[::-1]:
+def _origin(weights) -> str:
+    return weights.path or f"the {weights.source} weights"
+
+
+def _model_arch(model):
+    """The variant of a build_alexnet model (named ``alexnet_<arch>``), else None."""
+    arch = model.name.removeprefix("alexnet_")
+    return arch if arch in ARCHITECTURES else None
+
+
+def _shape_mismatch(name, expected, held, weights, model):
+    held = tuple(held)
+    message = f"{name} expects {expected}, the file holds {held}"
+    if len(held) == 2 and held == expected[::-1]:
         return f"{message}: was the kernel transposed?"
     if name == "fc8" and held[-1] != expected[-1]:
         return (
             f"{message}: the file has {weights.n_classes} classes; pass skip=('fc8',) to keep "
             "the model's own classifier."
         )
-    if name == "fc6" and len(held) == 2 and held[0] != expected[0]:
-        return (
-            f"{message}: the model's pool5 map is not the file's; build it with "
-            f"image_size={weights.image_size or 227} and arch={weights.arch!r}."
-        )
     arch = weights.arch
-    return f"{message}: the file holds {arch!r} weights; build the model with arch={arch!r}."
+    model_arch = _model_arch(model)
+    if model_arch != arch:
+        return f"{message}: the file holds {arch!r} weights; build the model with arch={arch!r}."
+    if name == "fc6" and len(held) == 2 and held[0] != expected[0]:
+        size = weights.image_size
+        told = f"build it with image_size={size}" if size else "build it for the file's image_size"
+        return f"{message}: the model's pool5 map is not the file's; {told}."
+    # The right variant, yet other sizes: the file's network had other layer widths.
+    return (
+        f"{message}: the model is already a {arch!r} AlexNet, so the file's {name} is not that "
+        f"of skalexnet's {arch!r} AlexNet (a network with other layer widths?)."
+    )
