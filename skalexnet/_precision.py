@@ -10,6 +10,8 @@ import functools
 
 import keras
 
+from ._cpu import cpu_flags
+
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 # Keras dtype policies: each layer gets its own, so the global policy is never touched.
@@ -58,11 +60,4 @@ def _accelerator_supports_bfloat16() -> bool:
 def _cpu_has_amx() -> bool:
     # AMX tiles with bfloat16 (Intel Sapphire Rapids and later) are what make bfloat16 fast on a
     # CPU; AVX-512 BF16 alone was not measured, so it does not count.
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return "amx_bf16" in line.split()
-    except OSError:
-        pass
-    return False
+    return "amx_bf16" in cpu_flags()

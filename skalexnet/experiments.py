@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._cpu import cpu_name
 from .classifier import AlexNetClassifier
 from .datasets import load_image_folder
 from .features import AlexNetFeatureExtractor
@@ -262,19 +263,8 @@ def software_versions() -> dict:
         "numpy": np.__version__,
         "pillow": PIL.__version__,
         "python": platform.python_version(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {_cpu_name()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {cpu_name()}",
     }
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def write_report(results: dict, settings: Settings, data_dir: str, out: str, plots) -> None:
