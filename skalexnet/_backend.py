@@ -3,7 +3,8 @@
 Keras 3 reads its backend from ``KERAS_BACKEND`` or ``~/.keras/keras.json`` and, when neither
 names one, tries TensorFlow: without TensorFlow installed, ``import keras`` then fails outright.
 skalexnet must import wherever one backend is installed, so this module runs first and only fills
-in ``KERAS_BACKEND`` when the user has not made a choice that can work.
+in ``KERAS_BACKEND`` when the user has not made a choice that can work. torch is a dependency of
+skalexnet (pyproject.toml), so it is always there to fall back on.
 """
 
 import importlib.util
@@ -11,9 +12,9 @@ import json
 import os
 import sys
 
-# Order of preference when the configured backend is missing: torch is skalexnet's dependency
-# and trained at 1.1x a plain PyTorch AlexNet (benchmarks/bench_training.py); jax was slowest.
-PREFERRED_BACKENDS = ("torch", "tensorflow", "jax")
+# The backend when the configured one is missing: skalexnet's dependency, and on CPU the fastest
+# of the three (1.1x a plain PyTorch AlexNet in benchmarks/bench_training.py; jax was slowest).
+DEFAULT_BACKEND = "torch"
 
 
 def _is_installed(backend: str) -> bool:
@@ -44,12 +45,7 @@ def select_backend() -> str:
     configured = _configured_backend()
     if configured == "numpy" or _is_installed(configured):
         return configured
-    for backend in PREFERRED_BACKENDS:
-        if _is_installed(backend):
-            # Silent on purpose: Keras writes "tensorflow" into keras.json on its first import,
-            # so a configured-but-missing backend is usually nobody's choice.
-            os.environ["KERAS_BACKEND"] = backend
-            return backend
-    raise ImportError(
-        "skalexnet needs one Keras backend: pip install torch (or tensorflow, or jax)."
-    )
+    # Silent on purpose: Keras writes "tensorflow" into keras.json on its first import, so a
+    # configured-but-missing backend is usually nobody's choice.
+    os.environ["KERAS_BACKEND"] = DEFAULT_BACKEND
+    return DEFAULT_BACKEND

@@ -1,7 +1,6 @@
 """torchvision's AlexNet state dict (``alexnet-owt-7be5be79.pth``): keys, shapes, conversion."""
 
 import dataclasses
-import importlib.util
 import pickle
 
 import numpy as np
@@ -87,17 +86,17 @@ def convert_torchvision_state_dict(state_dict, *, source: str = SOURCE) -> Weigh
     )
 
 
-def read_torchvision_pth(path, *, use_torch: bool | None = None) -> WeightSet:
+def read_torchvision_pth(path, *, use_torch: bool = True) -> WeightSet:
     """Read torchvision's ``alexnet-owt-*.pth`` (or any file with its state dict).
 
     Parameters
     ----------
     path : str or path-like
         A file written by ``torch.save(model.state_dict())``, zip or legacy layout.
-    use_torch : bool or None, default=None
-        True reads with ``torch.load(weights_only=True)``; False with skalexnet's own restricted
-        unpickler (numpy only, refuses anything but tensors and dicts); None uses torch when it
-        is installed.
+    use_torch : bool, default=True
+        True reads with ``torch.load(weights_only=True)`` (torch is a dependency of skalexnet);
+        False with skalexnet's own restricted unpickler (numpy only, refuses anything but tensors
+        and dicts), which reads the same files without torch's code.
 
     Returns
     -------
@@ -118,8 +117,6 @@ def read_torchvision_pth(path, *, use_torch: bool | None = None) -> WeightSet:
     >>> ws.n_params  # doctest: +SKIP
     61100840
     """
-    if use_torch is None:
-        use_torch = importlib.util.find_spec("torch") is not None
     state_dict = _load_with_torch(path) if use_torch else read_torch_state_dict(path)
     with reading(path, "torchvision's AlexNet state dict"):
         return dataclasses.replace(convert_torchvision_state_dict(state_dict), path=str(path))
