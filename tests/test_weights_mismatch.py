@@ -1,6 +1,8 @@
 """Weights that do not fit the network, or a network skalexnet does not build: refused, naming
 the file, the layer and the shapes, with a hint that fits what is wrong."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -25,6 +27,20 @@ def test_shape_mismatch_names_the_file_the_layer_and_both_shapes(fast_build, tmp
     np.testing.assert_array_equal(model.get_layer("conv1").kernel.numpy(), before)
     with pytest.raises(WeightFileError, match="fc6 expects"):
         build_network(path, image_size=99)
+
+
+def test_pool5_hint_for_a_weights_h5_names_the_image_sizes_that_fit(fast_build, tmp_path):
+    path = tmp_path / "caffe-67.weights.h5"  # no config: the image size is not in the file
+    fast_build("caffe", 3, 67).save_weights(path)
+    weights = load_weights(path)
+    with pytest.raises(WeightFileError, match="1x1 pool5 map, this model a 2x2 one") as error:
+        apply_weights(fast_build("caffe", 3, 99), weights)
+    smallest, largest = map(int, re.search(r"from (\d+) to (\d+)", str(error.value)).groups())
+    assert smallest <= 67 <= largest
+    for size in (smallest, largest):  # the hint is right at both ends
+        apply_weights(fast_build("caffe", 3, size), weights)
+    with pytest.raises(WeightFileError, match="fc6 expects"):
+        apply_weights(fast_build("caffe", 3, largest + 1), weights)
 
 
 def test_hint_never_asks_for_the_arch_the_model_already_has(fast_build, tmp_path):

@@ -336,7 +336,7 @@ def _resolve_preprocessing(record, config, path, arch, preprocessing) -> str:
     if found is not None:
         return found
     usual = ARCHITECTURES[arch]["preprocessing"]
-    options = f"preprocessing={usual!r} (the one skalexnet gives a {arch!r} AlexNet of its own)"
+    options = f"preprocessing={usual!r} (what skalexnet trains the {arch!r} AlexNet with)"
     if arch == "original":
         options += (
             " or preprocessing='imagenet_mean' (for a network that started from convnets-keras' "
@@ -344,7 +344,7 @@ def _resolve_preprocessing(record, config, path, arch, preprocessing) -> str:
         )
     raise WeightFileError(
         f"{path}: the file does not record its preprocessing (an older skalexnet wrote it, or "
-        " its model has no preprocess layer), and the weights alone cannot show how their "
+        "its model has no preprocess layer), and the weights alone cannot show how their "
         f"input was scaled. Pass {options} to load_weights or read_keras_weights, then rebuild "
         "and save it whole: model = build_alexnet(ws.arch, ws.n_classes, image_size, "
         "ws.preprocessing); apply_weights(model, ws); model.save('alexnet.keras')."

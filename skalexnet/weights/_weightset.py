@@ -1,11 +1,18 @@
 """What every reader returns, and how it goes into a Keras model."""
 
+import math
 from dataclasses import dataclass, field
 
 import keras
 import numpy as np
 
-from .._network import ARCHITECTURES, PREPROCESSING, WEIGHTED_LAYERS
+from .._network import (
+    ARCHITECTURES,
+    PREPROCESSING,
+    WEIGHTED_LAYERS,
+    _feature_map_sizes,
+    min_image_size,
+)
 from ._errors import WeightFileError
 
 
@@ -160,11 +167,35 @@ def _shape_mismatch(name, expected, held, weights, model):
     if model_arch != arch:
         return f"{message}: the file holds {arch!r} weights; build the model with arch={arch!r}."
     if name == "fc6" and len(held) == 2 and held[0] != expected[0]:
-        size = weights.image_size
-        told = f"build it with image_size={size}" if size else "build it for the file's image_size"
-        return f"{message}: the model's pool5 map is not the file's; {told}."
+        return f"{message}: {_pool5_hint(held[0], expected[0], weights)}"
     # The right variant, yet other sizes: the file's network had other layer widths.
     return (
         f"{message}: the model is already a {arch!r} AlexNet, so the file's {name} is not that "
         f"of skalexnet's {arch!r} AlexNet (a network with other layer widths?)."
     )
+
+
+def _pool5_hint(held_rows, expected_rows, weights) -> str:
+    """fc6 takes the flattened pool5 map, whose side follows the image size: say which fits."""
+    conv5 = weights.layers.get("conv5")
+    channels = int(conv5[0].shape[-1]) if conv5 else ARCHITECTURES[weights.arch]["filters"][-1]
+    held_side = math.isqrt(held_rows // channels)
+    if held_side**2 * channels != held_rows:
+        return "the model's pool5 map is not the file's."
+    model_side = math.isqrt(expected_rows // channels)
+    told = (
+        f"the file's network saw a {held_side}x{held_side} pool5 map, this model a "
+        f"{model_side}x{model_side} one"
+    )
+    if weights.image_size:
+        return f"{told}; build it with image_size={weights.image_size}."
+    # torchvision's AlexNet pools every size to 6x6: there the image size is not the cause.
+    sizes = [
+        size
+        for size in range(min_image_size(weights.arch), 1024)
+        if weights.arch != "torchvision"
+        and _feature_map_sizes(weights.arch, size)["pool5"] == held_side
+    ]
+    if not sizes:
+        return f"{told}."
+    return f"{told}; build it with an image_size from {sizes[0]} to {sizes[-1]}."
