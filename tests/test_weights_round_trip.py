@@ -146,3 +146,11 @@ def test_every_preprocessing_is_recorded(fast_build, tmp_path):
         path = tmp_path / f"{key}.weights.h5"
         fast_build("original", 2, IMAGE_SIZE, key).save_weights(path)
         assert load_weights(path).preprocessing == key
+
+
+def test_unknown_arch_or_preprocessing_is_a_parameter_error(saved):
+    _, weights_path, _ = saved["caffe", "caffe"]
+    with pytest.raises(ValueError, match=r"arch must be None or one of \['caffe'"):
+        load_weights(weights_path, arch="alexnet")
+    with pytest.raises(ValueError, match="preprocessing must be None or one of"):
+        load_weights(weights_path, preprocessing="imagenet")

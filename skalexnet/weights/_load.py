@@ -3,6 +3,7 @@
 import zipfile
 from pathlib import Path
 
+from .._network import ARCHITECTURES, PREPROCESSING
 from ._convnets_keras import is_convnets_keras_h5, read_convnets_keras_h5
 from ._errors import WeightFileError, reading
 from ._h5 import open_h5
@@ -105,6 +106,12 @@ def load_weights(path, *, arch: str | None = None, preprocessing: str | None = N
     >>> model = build_alexnet(ws.arch, ws.n_classes, 224, ws.preprocessing)  # doctest: +SKIP
     >>> apply_weights(model, ws)  # doctest: +SKIP
     """
+    for name, value, allowed in (
+        ("arch", arch, ARCHITECTURES),
+        ("preprocessing", preprocessing, PREPROCESSING),
+    ):
+        if value is not None and value not in allowed:
+            raise ValueError(f"{name} must be None or one of {sorted(allowed)}, got {value!r}.")
     file_format = detect_format(path)
     if file_format == "keras":
         return read_keras_weights(path, arch=arch, preprocessing=preprocessing)
