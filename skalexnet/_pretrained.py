@@ -30,7 +30,8 @@ def build_network(
         Input height and width.
     arch : str, default=None
         None follows the weights ('original' without weights); an explicit value that
-        contradicts the weights raises a ValueError.
+        contradicts the weights raises a ValueError. It also says the variant of a Keras 3
+        file that does not (see :func:`skalexnet.weights.read_keras_weights`).
     new_top : bool, default=False
         Replace ``fc8`` by a randomly initialised layer even when the classes match in number
         (the new task's classes are not the old ones).
