@@ -14,12 +14,20 @@ uniform in [1 - zoom, 1 + zoom] per axis independently, points outside filled wi
 pixel, then a horizontal flip with probability 1/2.
 """
 
+import math
+from numbers import Real
+
 import numpy as np
 from PIL import Image
+from sklearn.utils import check_scalar
 
 NO_AUGMENTATION = {"shear": 0.0, "zoom": 0.0, "horizontal_flip": False, "random_crop": False}
 STUDY_AUGMENTATION = {**NO_AUGMENTATION, "shear": 0.2, "zoom": 0.2, "horizontal_flip": True}
 PAPER_AUGMENTATION = {**NO_AUGMENTATION, "horizontal_flip": True, "random_crop": True}
+
+# A shear of pi/2 folds the image onto a line, and a zoom range of 1 draws factors down to 0
+# (an image collapsed to a point): both bounds are excluded.
+NUMERIC_LIMITS = {"shear": (0.0, math.pi / 2), "zoom": (0.0, 1.0)}
 
 
 def resolve_augmentation(augment) -> dict | None:
@@ -36,11 +44,27 @@ def resolve_augmentation(augment) -> dict | None:
             raise ValueError(
                 f"augment has unknown keys {sorted(unknown)}; known: {sorted(NO_AUGMENTATION)}."
             )
-        return {**NO_AUGMENTATION, **augment}
+        settings = {**NO_AUGMENTATION, **augment}
+        _check_settings(settings)
+        return settings
     raise ValueError(
         f"augment must be None, False, True, 'study', 'paper' or a dict with keys "
         f"{sorted(NO_AUGMENTATION)}; got {augment!r}."
     )
+
+
+def _check_settings(settings: dict) -> None:
+    """Each value of an ``augment`` dict: shear and zoom in their ranges, the switches bools."""
+    for key, (low, high) in NUMERIC_LIMITS.items():
+        value = settings[key]
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
+            raise TypeError(f"augment[{key!r}] must be a number; got {value!r}.")
+        check_scalar(
+            value, f"augment[{key!r}]", Real, min_val=low, max_val=high, include_boundaries="left"
+        )
+    for key in ("horizontal_flip", "random_crop"):
+        if not isinstance(settings[key], (bool, np.bool_)):
+            raise TypeError(f"augment[{key!r}] must be True or False; got {settings[key]!r}.")
 
 
 def crop_batch(images: np.ndarray, size: int, rng: np.random.Generator | None = None):

@@ -5,6 +5,7 @@ layers train, for how many epochs, at which learning rate), never in how a round
 """
 
 import contextlib
+import os
 import random
 import warnings
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from numbers import Integral, Real
 import keras
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_array, check_consistent_length, validate_data
 
 from ._augment import resolve_augmentation
@@ -25,7 +27,13 @@ from ._checkpoint import (
     read_checkpoint,
     write_checkpoint,
 )
-from ._data import ImageBatches, as_image_set, check_loading_options, is_path_sequence
+from ._data import (
+    ImageBatches,
+    as_image_list,
+    as_image_set,
+    as_path_list,
+    check_loading_options,
+)
 from ._network import ARCHITECTURES, WEIGHTED_LAYERS, min_image_size
 from ._precision import PRECISIONS, dtype_policy, resolve_precision
 
@@ -65,82 +73,112 @@ def seeded(seed: int):
         np.random.set_state(numpy_state)  # noqa: NPY002
 
 
-def _check_param(estimator, name, kind, minimum=None, include_minimum=True, choices=None):
-    value = getattr(estimator, name)
-    if choices is not None:
-        if value not in choices:
-            raise ValueError(f"{name} must be one of {list(choices)}; got {value!r}.")
-        return
-    if kind is Integral and (isinstance(value, bool) or not isinstance(value, Integral)):
-        raise TypeError(f"{name} must be an int; got {value!r}.")
-    if kind is Real and (isinstance(value, bool) or not isinstance(value, Real)):
-        raise TypeError(f"{name} must be a number; got {value!r}.")
-    if minimum is not None and (value < minimum or (value == minimum and not include_minimum)):
-        bound = ">=" if include_minimum else ">"
-        raise ValueError(f"{name} must be {bound} {minimum}; got {value!r}.")
+# The largest image_size accepted. AlexNet's fc6 grows with the square of the input: at 1024 it
+# holds 256 * 31 * 31 * 4096 = 1.0e9 weights (4 GB in float32, as much again for SGD's momentum);
+# at 10,000 it would hold 1e11. Larger inputs are a mistake (pixels for image_size), not a plan.
+MAX_IMAGE_SIZE = 1024
+
+# name -> (type, min, max, include_boundaries), as sklearn.utils.check_scalar takes them; each is
+# checked in fit when the estimator has the parameter, never in __init__.
+NUMERIC_PARAMS = {
+    "image_size": (Integral, 1, MAX_IMAGE_SIZE, "both"),
+    "epochs": (Integral, 0, None, "left"),
+    "batch_size": (Integral, 1, None, "left"),
+    "learning_rate": (Real, 0, None, "neither"),
+    "momentum": (Real, 0, 1, "both"),
+    "decay": (Real, 0, None, "left"),
+    "n_iter_no_change": (Integral, 1, None, "left"),
+    "validation_fraction": (Real, 0, 1, "neither"),
+}
+# name -> the values it may take.
+CHOICE_PARAMS = {
+    "arch": (None, *ARCHITECTURES),
+    "loss": ("categorical_crossentropy", "mse"),
+    "nesterov": (True, False),
+    "early_stopping": (True, False),
+    "precision": PRECISIONS,
+    "distribution": (None, "data_parallel"),
+}
+
+
+def check_number(name, value, kind, low=None, high=None, include_boundaries="both"):
+    """sklearn's check_scalar, refusing bools and naming the bad value in type errors too."""
+    if isinstance(value, (bool, np.bool_)):
+        what = "an int" if kind is Integral else "a number"
+        raise TypeError(f"{name} must be {what}, not a bool; got {value!r}.")
+    try:
+        check_scalar(
+            value, name, kind, min_val=low, max_val=high, include_boundaries=include_boundaries
+        )
+    except TypeError as error:
+        raise TypeError(f"{str(error).rstrip('.')}; got {value!r}.") from None
+
+
+def check_choice(name, value, choices):
+    """Refuse a value outside ``choices``, naming the parameter and the value."""
+    if not any(value is c or (np.isscalar(value) and value == c) for c in choices):
+        raise ValueError(f"{name} must be one of {list(choices)}; got {value!r}.")
 
 
 class AlexNetBase(BaseEstimator):
     """Validation, seeding, batching and the training loop shared by the estimators."""
 
-    # name -> (type, minimum, include_minimum); checked in fit, never in __init__.
-    _numeric_params = {
-        "epochs": (Integral, 0, True),
-        "batch_size": (Integral, 1, True),
-        "learning_rate": (Real, 0, False),
-        "momentum": (Real, 0, True),
-        "decay": (Real, 0, True),
-        "n_iter_no_change": (Integral, 1, True),
-    }
-    _choice_params = {
-        "arch": (None, *ARCHITECTURES),
-        "loss": ("categorical_crossentropy", "mse"),
-        "nesterov": (True, False),
-        "early_stopping": (True, False),
-        "precision": PRECISIONS,
-        "distribution": (None, "data_parallel"),
-    }
-
-    def _validate_params(self):
-        for name, (kind, minimum, include) in self._numeric_params.items():
+    def _check_params(self):
+        """Check every parameter the estimator has, before any network is built (fit calls it
+        first). Not ``_validate_params``, which is scikit-learn's own method."""
+        for name, (kind, low, high, bounds) in NUMERIC_PARAMS.items():
             if hasattr(self, name):
-                _check_param(self, name, kind, minimum, include)
-        for name, choices in self._choice_params.items():
+                check_number(name, getattr(self, name), kind, low, high, bounds)
+        for name, choices in CHOICE_PARAMS.items():
             if hasattr(self, name):
-                _check_param(self, name, None, choices=choices)
-        _check_param(self, "image_size", Integral)
-        if hasattr(self, "validation_fraction"):
-            _check_param(self, "validation_fraction", Real, 0, include_minimum=False)
-            if self.validation_fraction >= 1:
-                raise ValueError(
-                    f"validation_fraction must be < 1; got {self.validation_fraction!r}."
-                )
-        for callback in getattr(self, "callbacks", None) or ():
+                check_choice(name, getattr(self, name), choices)
+        weights = getattr(self, "weights", None)
+        if not (weights is None or isinstance(weights, (str, os.PathLike, keras.Model))):
+            raise TypeError(
+                f"weights must be None, 'imagenet', the path of a weight file or a keras.Model; "
+                f"got {weights!r}."
+            )
+        callbacks = getattr(self, "callbacks", None)
+        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+            raise TypeError(
+                f"callbacks must be a list of Keras callbacks; got {callbacks!r}: pass "
+                f"callbacks=[...], even for one."
+            )
+        for callback in callbacks or ():
             if not isinstance(callback, keras.callbacks.Callback):
                 raise TypeError(
                     f"callbacks must be Keras callbacks (keras.callbacks.Callback); got "
                     f"{callback!r}."
                 )
-        # With arch=None the weights decide the variant; build_alexnet then checks the size.
-        smallest = min_image_size(self.arch or "original")
-        if self.arch is not None and self.image_size < smallest:
+        # With arch=None the weights decide the variant (random weights: 'original'); before a
+        # file is read, only the smallest input of any variant bounds image_size.
+        arch = self.arch or (None if getattr(self, "weights", None) is not None else "original")
+        smallest = min(min_image_size(a) for a in ([arch] if arch else ARCHITECTURES))
+        if self.image_size < smallest:
+            variant = f"the {arch!r} AlexNet admits" if arch else "any AlexNet variant admits"
             raise ValueError(
-                f"image_size={self.image_size} is below the smallest input the {self.arch!r} "
-                f"AlexNet admits: {smallest}."
+                f"image_size={self.image_size} is below the smallest input {variant}: {smallest}."
             )
-        resolve_augmentation(getattr(self, "augment", None))
+        self._loading_options()  # resize, cache, on_error, augment, and how they combine
 
     # -- input -------------------------------------------------------------------------------
 
     def _validate_X(self, X, y=None, reset=True):
-        """Check X (and y) and wrap X as an image set; sets n_features_in_ for 2-D arrays."""
+        """Check X (and y) and wrap X as an image set; sets n_features_in_ for 2-D arrays.
+
+        X is a sequence of paths (a list, array, pandas Series or one-column DataFrame of str,
+        bytes or os.PathLike), a list of images of any sizes, or an array of images.
+        """
         loading = self._loading_options()
-        if is_path_sequence(X):
+        paths, images = as_path_list(X), None
+        if paths is None:
+            images = as_image_list(X)
+        if paths is not None or images is not None:
             if y is not None:
-                check_consistent_length(X, y)
+                check_consistent_length(paths or images, y)
             if reset and hasattr(self, "n_features_in_"):
                 del self.n_features_in_
-            return as_image_set(list(X), self.image_size, **loading), y
+            return as_image_set(paths or images, self.image_size, **loading), y
         X_array = np.asarray(X) if not hasattr(X, "iloc") else X
         if getattr(X_array, "ndim", 2) == 2:
             if y is None:
@@ -156,13 +194,17 @@ class AlexNetBase(BaseEstimator):
         return as_image_set(X, self.image_size, **loading), y
 
     def _loading_options(self):
-        """resize, cache and on_error, checked; estimators without them get the defaults."""
+        """resize, cache and on_error, checked; estimators without them get the defaults.
+
+        on_error is None for an estimator without that parameter (the feature extractor):
+        unreadable files then raise, and no message suggests a parameter it does not have.
+        """
         loading = {
             "resize": getattr(self, "resize", "squash"),
             "cache": getattr(self, "cache", False),
-            "on_error": getattr(self, "on_error", "raise"),
+            "on_error": getattr(self, "on_error", None),
         }
-        check_loading_options(**loading)
+        check_loading_options(**loading, has_on_error=hasattr(self, "on_error"))
         augmentation = resolve_augmentation(getattr(self, "augment", None)) or {}
         if augmentation.get("random_crop") and loading["resize"] != "crop":
             raise ValueError(

@@ -41,20 +41,94 @@ DECODE_WORKERS = min(16, len(os.sched_getaffinity(0)) if hasattr(os, "sched_geta
 PREFETCH_PER_WORKER = 2
 
 
+class PixelRangeWarning(UserWarning):
+    """Array images whose values are not pixels in [0, 255] (scaled to [0, 1], 16-bit, or
+    standardised): the network subtracts the ImageNet mean from [0, 255] pixels itself."""
+
+
+def as_path_list(X) -> list[str] | None:
+    """X as a list of plain ``str`` paths when X is a sequence of file paths, else None.
+
+    A sequence of paths is a list, tuple, 1-D array, pandas Series or one-column DataFrame whose
+    every element is a str, bytes or os.PathLike (``pathlib.Path``); bytes are decoded as
+    ``os.fsdecode`` does. ``str`` strips NumPy's ``np.str_``, so that messages show plain paths.
+    """
+    if isinstance(X, (str, bytes, os.PathLike)):
+        return None
+    if hasattr(X, "iloc"):  # pandas
+        if X.ndim == 2:
+            if X.shape[1] != 1:
+                return None
+            X = X.iloc[:, 0]
+        values = X.tolist()
+    elif isinstance(X, np.ndarray):
+        if X.ndim != 1 or X.dtype.kind not in "USO":
+            return None
+        values = X.tolist()
+    elif isinstance(X, (list, tuple)):
+        values = X
+    else:
+        return None
+    if len(values) == 0 or not all(isinstance(p, (str, bytes, os.PathLike)) for p in values):
+        return None
+    return [str(os.fsdecode(p)) for p in values]
+
+
 def is_path_sequence(X) -> bool:
-    """True when X is a 1-D sequence of file paths (str or os.PathLike)."""
-    if isinstance(X, (str, os.PathLike)):
-        return False
-    if isinstance(X, np.ndarray):
-        return (
-            X.ndim == 1
-            and (X.dtype.kind in "US" or X.dtype == object)
-            and len(X) > 0
-            and (isinstance(X[0], (str, os.PathLike)))
+    """True when X is a sequence of file paths (see :func:`as_path_list`)."""
+    return as_path_list(X) is not None
+
+
+def as_image_list(X) -> list[np.ndarray] | None:
+    """X as a list of images when X is a list or tuple of arrays of different shapes, else None.
+
+    Each image is (height, width) grayscale or (height, width, 1 or 3), of any size; images of
+    one shape are left to ``np.asarray``, which stacks them into one array.
+    """
+    if not isinstance(X, (list, tuple)) or len(X) == 0:
+        return None
+    if not all(isinstance(x, np.ndarray) for x in X) or len({x.shape for x in X}) == 1:
+        return None
+    for index, image in enumerate(X):
+        if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (1, 3)):
+            raise ValueError(
+                f"X is a list of images of different sizes, each (height, width) or (height, "
+                f"width, 1 or 3); image {index} has shape {image.shape}."
+            )
+        if image.dtype.kind not in "biuf" or image.size == 0:
+            raise ValueError(
+                f"X[{index}] must be a non-empty image of numbers (pixels in [0, 255]); got "
+                f"shape {image.shape}, dtype {image.dtype}."
+            )
+        if image.dtype.kind == "f" and not np.all(np.isfinite(image)):
+            raise ValueError(f"X[{index}] holds NaN or infinite values.")
+    return list(X)
+
+
+def check_pixel_range(X, what: str = "X") -> None:
+    """Warn (PixelRangeWarning) when X's values are not pixels in [0, 255], saying what they
+    look like and what to do; uint8 arrays are always in range and are not scanned."""
+    X = np.asarray(X)
+    if X.dtype == np.uint8 or X.dtype.kind == "b" or X.size == 0:
+        return
+    low, high = float(X.min()), float(X.max())
+    if low < 0:
+        hint = (
+            "negative values: standardised or mean-subtracted images? Pass the raw pixels; "
+            "the network subtracts the ImageNet mean itself."
         )
-    if isinstance(X, (list, tuple)):
-        return len(X) > 0 and all(isinstance(x, (str, os.PathLike)) for x in X)
-    return False
+    elif high > 255:
+        hint = "values above 255: 16-bit images (0-65535)? Divide them by 257 (65535 / 255)."
+    elif X.dtype.kind == "f" and 0 < high <= 1:
+        hint = "images scaled to [0, 1]? Multiply them by 255."
+    else:
+        return
+    warnings.warn(
+        f"{what} holds values from {low:g} to {high:g}; skalexnet expects pixel values in "
+        f"[0, 255]. It looks like {hint}",
+        PixelRangeWarning,
+        stacklevel=4,
+    )
 
 
 def image_shape_of_rows(n_features: int) -> tuple[int, int, int]:
@@ -90,11 +164,14 @@ def check_image_array(X: np.ndarray) -> None:
         raise ValueError(f"X must hold numbers (pixels in [0, 255]); got dtype {X.dtype}.")
 
 
-def check_loading_options(resize, cache, on_error) -> None:
-    """Validate the estimators' resize, cache and on_error parameters (called from fit)."""
+def check_loading_options(resize, cache, on_error, has_on_error: bool = True) -> None:
+    """Validate the estimators' resize, cache and on_error parameters (called from fit);
+    ``has_on_error=False``: the estimator has no on_error parameter and passes None."""
     if not (isinstance(resize, str) and resize in RESIZE_POLICIES):
         raise ValueError(f"resize must be one of {list(RESIZE_POLICIES)}; got {resize!r}.")
-    if not (isinstance(on_error, str) and on_error in ON_ERROR_POLICIES):
+    if not has_on_error and on_error is None:
+        pass
+    elif not (isinstance(on_error, str) and on_error in ON_ERROR_POLICIES):
         raise ValueError(f"on_error must be one of {list(ON_ERROR_POLICIES)}; got {on_error!r}.")
     cache_bytes(cache)
 
@@ -162,9 +239,11 @@ def decode_image(path: str, size: int, resize: str = "squash", draft: bool = Tru
     by ``resize`` ('squash' or 'crop', see :func:`resize_image`). Pillow's decompression-bomb limit
     (``PIL.Image.MAX_IMAGE_PIXELS``) is enforced as an error. Any failure raises
     :class:`ImageReadError` naming the path and the reason.
+    Pillow's own DecompressionBombWarning is not shown: every image it warns of is rejected.
     """
+    path = str(os.fsdecode(path))
     try:
-        with Image.open(path) as image:
+        with _open_image(path) as image:
             _check_pixel_limit(image)
             if draft:
                 image.draft("RGB", (size, size))
@@ -183,6 +262,18 @@ def decode_image(path: str, size: int, resize: str = "squash", draft: bool = Tru
         raise ImageReadError(f"Cannot read image {path!r}: {reason}.") from error
 
 
+# Pillow warns of images between its pixel limit and twice it, which _check_pixel_limit
+# rejects anyway: the warning is silenced around Image.open. warnings.catch_warnings swaps the
+# process-wide filter list, so the decoding threads take turns (Image.open reads only headers).
+_OPEN_LOCK = threading.Lock()
+
+
+def _open_image(path: str) -> Image.Image:
+    with _OPEN_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(path)
+
+
 def _check_pixel_limit(image: Image.Image) -> None:
     """Turn Pillow's decompression-bomb warning zone (1x-2x the limit) into an error as well."""
     limit = Image.MAX_IMAGE_PIXELS
@@ -199,15 +290,18 @@ def to_rgb(image: Image.Image) -> Image.Image:
     """Convert any Pillow mode to RGB.
 
     Transparent pixels (modes RGBA, LA, PA, and P or L with a transparent colour) are composited
-    on black; 16-bit images (I;16) are scaled from 0-65535 to 0-255; 32-bit integer images (I) and
-    float images (F) are scaled by their maximum; CMYK, 1 (bilevel), L and P use Pillow's
-    conversion. The first frame of an animated GIF, WebP or multi-page TIFF is used.
+    on black. Integer images wider than 8 bits, 16-bit (I;16) and 32-bit (I) alike, are read as
+    16-bit: 0-65535 is scaled to 0-255, whatever the image holds, so that a pixel value means the
+    same brightness in every file (Pillow opens 16-bit PNG, PGM and TIFF files as either mode);
+    values outside 0-65535 are clipped. Float images (F) are scaled by their maximum, having no
+    fixed range. CMYK, 1 (bilevel), L and P use Pillow's conversion. The first frame of an
+    animated GIF, WebP or multi-page TIFF is used.
     """
     if image.mode == "RGB":
         return image
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    if image.mode.startswith("I") or image.mode == "F":
         array = np.asarray(image, dtype=np.float64)
-        peak = 65535.0 if image.mode.startswith("I;16") else max(float(array.max()), 1.0)
+        peak = max(float(array.max()), 1.0) if image.mode == "F" else 65535.0
         image = Image.fromarray(np.clip(array / peak * 255.0, 0, 255).astype(np.uint8))
     if "A" in image.getbands() or "transparency" in image.info:
         rgba = image.convert("RGBA")
@@ -269,6 +363,7 @@ class ArrayImages:
 
     def __init__(self, X: np.ndarray, image_size: int, resize: str = "squash"):
         check_image_array(X)
+        check_pixel_range(X)
         self.X = X
         self.image_size = image_size
         self.resize = resize
@@ -296,12 +391,40 @@ class ArrayImages:
         return batch
 
 
+class ImageList(ArrayImages):
+    """In-memory images of different sizes (a list of arrays), resized one batch at a time."""
+
+    def __init__(self, images: list, image_size: int, resize: str = "squash"):
+        for index, image in enumerate(images):
+            check_pixel_range(image, f"X[{index}]")
+        self.X = images
+        self.image_size = image_size
+        self.resize = resize
+        self.stored_size = stored_size(image_size, resize)
+        self.usable = np.arange(len(images))
+        self.skipped = {}
+        # One dtype per batch: uint8 when every image is, float32 otherwise.
+        self.uint8 = all(image.dtype == np.uint8 for image in images)
+
+    def load(self, indices) -> np.ndarray:
+        size, batch = self.stored_size, []
+        for i in indices:
+            image = self.X[i]
+            image = image[..., None] if image.ndim == 2 else image
+            image = image if self.uint8 else image.astype(np.float32, copy=False)
+            image = resize_array(image, size, self.resize)
+            batch.append(np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image)
+        return np.stack(batch)
+
+
 class FileImages:
     """Image files decoded with Pillow when a batch asks for them, and cached as uint8.
 
     ``on_error='raise'`` makes a missing or unreadable file an error naming it; ``'skip'`` lets
     :meth:`skip_unreadable` decode every file once (filling the cache), after which ``usable``
-    lists the readable files and ``skipped`` maps each unreadable path to the reason.
+    lists the readable files and ``skipped`` maps each unreadable path to the reason; None
+    raises as 'raise' does, for estimators without an ``on_error`` parameter, whose errors then
+    do not suggest it.
     """
 
     def __init__(
@@ -312,17 +435,17 @@ class FileImages:
         cache=True,
         on_error: str = "raise",
     ):
-        self.paths = [os.fspath(p) for p in paths]
+        self.paths = [str(os.fsdecode(p)) for p in paths]
         self.image_size = image_size
         self.resize = resize
         self.stored_size = stored_size(image_size, resize)
         self.on_error = on_error
-        if on_error == "raise":
+        if on_error != "skip":
             missing = [p for p in self.paths if not os.path.isfile(p)]
             if missing:
+                hint = " Pass on_error='skip' to train without them." if on_error else ""
                 raise FileNotFoundError(
-                    f"{len(missing)} image file(s) do not exist: {_list_paths(missing)}. Pass "
-                    f"on_error='skip' to train without them."
+                    f"{len(missing)} image file(s) do not exist: {_list_paths(missing)}.{hint}"
                 )
         budget = cache_bytes(cache)
         shape = (self.stored_size, self.stored_size, 3)
@@ -384,9 +507,14 @@ def _list_paths(paths, limit=5) -> str:
 
 
 def as_image_set(X, image_size: int, resize: str = "squash", cache=True, on_error="raise"):
-    """Wrap X (array or file paths) as an image set that loads batches of RGB images."""
-    if is_path_sequence(X):
-        return FileImages(X, image_size, resize=resize, cache=cache, on_error=on_error)
+    """Wrap X (file paths, a list of images of different sizes, or an array) as an image set
+    that loads batches of RGB images."""
+    paths = as_path_list(X)
+    if paths is not None:
+        return FileImages(paths, image_size, resize=resize, cache=cache, on_error=on_error)
+    images = as_image_list(X)
+    if images is not None:
+        return ImageList(images, image_size, resize=resize)
     return ArrayImages(np.asarray(X), image_size, resize=resize)
 
 

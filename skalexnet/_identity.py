@@ -10,7 +10,7 @@ import joblib
 import keras
 import numpy as np
 
-from ._data import is_path_sequence
+from ._data import as_path_list
 
 
 def weights_key(weights):
@@ -25,13 +25,14 @@ def weights_key(weights):
 
 def data_key(X):
     """Each file's path, size and mtime for a sequence of paths; X itself otherwise."""
-    if not is_path_sequence(X):
+    paths = as_path_list(X)  # plain str paths, from a list, array, Series or DataFrame column
+    if paths is None:
         return X
     keys = []
-    for path in X:
+    for path in paths:
         try:
             stat = os.stat(path)
-            keys.append((os.fspath(path), stat.st_size, stat.st_mtime_ns))
+            keys.append((path, stat.st_size, stat.st_mtime_ns))
         except OSError:
-            keys.append((os.fspath(path), None, None))
+            keys.append((path, None, None))
     return keys

@@ -251,7 +251,7 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
         self : AlexNetClassifier
             The fitted estimator.
         """
-        self._validate_params()
+        self._check_params()
         checkpoint = self._open_checkpoint(X, y, sample_weight, validation_data)
         warm = checkpoint is None and self.warm_start and hasattr(self, "model_")
         seed = self._seed_ if warm else self._draw_seed(checkpoint)
@@ -289,10 +289,9 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
             The estimator, trained one epoch further.
         """
         first_call = not hasattr(self, "model_")
-        if first_call:
-            self._validate_params()
-            if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit.")
+        self._check_params()
+        if first_call and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
         images, y = self._validate_X(X, y, reset=first_call)
         y = self._check_y(y)
         self._checkpoint_identity = None  # checkpoints are written by fit only

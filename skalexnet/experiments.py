@@ -19,6 +19,7 @@ import numpy as np
 from ._cpu import cpu_name
 from .classifier import AlexNetClassifier
 from .datasets import load_image_folder
+from .digits import digit_images, pretrain_on_digits_0_to_4
 from .features import AlexNetFeatureExtractor
 from .finetuner import STUDY_SCHEDULE, AlexNetFineTuner
 from .plotting import require_matplotlib
@@ -384,24 +385,14 @@ def _move_into(staging: str, out: str) -> None:
 DEMO_IMAGE_SIZE = 67
 DEMO_TRAIN_PER_CLASS = 20
 DEMO_TEST_PER_CLASS = 60
-DEMO_PRETRAIN = {
-    "image_size": DEMO_IMAGE_SIZE,
-    "epochs": 4,
-    "batch_size": 32,
-    "learning_rate": 0.02,
-    "augment": None,
-}
 
 
 def write_demo_data(root: str, seed: int = 0) -> tuple[str, str]:
     """Write digits 5-9 as ``root/data/Train`` and ``root/data/Test`` (20 and 60 a class), and a
     network trained on digits 0-4 as ``root/pretrained_digits_0_to_4.keras``."""
     from PIL import Image
-    from sklearn.datasets import load_digits
 
-    digits = load_digits()
-    images = (digits.images * 16).clip(0, 255).astype(np.uint8)
-    labels = digits.target
+    images, labels = digit_images()
     rng = np.random.default_rng(seed)
     data_dir = os.path.join(root, "data")
     for digit in range(5, 10):
@@ -414,9 +405,7 @@ def write_demo_data(root: str, seed: int = 0) -> tuple[str, str]:
             os.makedirs(folder, exist_ok=True)
             for i in chosen:
                 Image.fromarray(images[i]).save(os.path.join(folder, f"{i:04d}.png"))
-    seen = labels < 5
-    pretrained = AlexNetClassifier(**DEMO_PRETRAIN, random_state=seed)
-    pretrained.fit(images[seen], labels[seen])
+    pretrained = pretrain_on_digits_0_to_4(image_size=DEMO_IMAGE_SIZE, random_state=seed)
     weights = os.path.join(root, "pretrained_digits_0_to_4.keras")
     pretrained.model_.save(weights)
     return data_dir, weights

@@ -159,14 +159,14 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
             raise ValueError(f"layer must be one or more of {FEATURE_LAYERS}; got {self.layer!r}.")
         return layers
 
-    def _validate_params(self):
+    def _check_params(self):
         self._layers()
         if self.pooling not in (None, "avg", "max"):
             raise ValueError(f"pooling must be None, 'avg' or 'max'; got {self.pooling!r}.")
-        super()._validate_params()
+        super()._check_params()
 
     def _build(self):
-        self._validate_params()
+        self._check_params()
         network = build_network(
             self.weights, image_size=self.image_size, arch=self.arch, dtype=self._dtype_policy()
         )

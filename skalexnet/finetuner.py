@@ -156,14 +156,14 @@ precision, distribution, warm_start, random_state, verbose
         self.random_state = random_state
         self.verbose = verbose
 
-    def _validate_params(self):
+    def _check_params(self):
         if self.weights is None:
             raise ValueError(
                 "AlexNetFineTuner needs pretrained weights (weights='imagenet' or a file); to "
                 "train from scratch use AlexNetClassifier."
             )
         parse_schedule(self.schedule)
-        super()._validate_params()
+        super()._check_params()
 
     def _build_model(self, n_classes):
         # fc8 is always new, as the study's dense_3_new: the task's classes are not ImageNet's.

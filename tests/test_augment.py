@@ -114,5 +114,8 @@ def test_augmentation_is_never_applied_at_predict_time(augment, resize):
     plain = AlexNetClassifier(image_size=67, augment=None, resize=resize)
     (x,) = ImageBatches(plain._validate_X(X, reset=False)[0], batch_size=40, workers=1)[0]
     np.testing.assert_allclose(
-        clf.predict_proba(X), np.asarray(clf.model_.predict(x, verbose=0)), rtol=1e-5, atol=1e-6
+        clf.predict_proba(X),
+        np.asarray(clf.model_.predict(x, batch_size=len(x), verbose=0)),
+        rtol=1e-5,
+        atol=1e-6,
     )

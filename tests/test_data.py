@@ -4,6 +4,8 @@ import gc
 import glob
 import io
 import os
+import pathlib
+import warnings
 import weakref
 
 import numpy as np
@@ -13,12 +15,13 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 import skalexnet._data as data_module
-from skalexnet import AlexNetClassifier
+from skalexnet import AlexNetClassifier, AlexNetFeatureExtractor
 from skalexnet._data import (
     ArrayImages,
     FileImages,
     ImageBatches,
     ImageReadError,
+    PixelRangeWarning,
     SkippedImagesWarning,
     decode_image,
 )
@@ -410,3 +413,137 @@ def test_decoded_images_are_released_after_fit(digits_png, monkeypatch):
     AlexNetClassifier(**SMALL_FIT).fit(digits_png.filenames, digits_png.target)
     gc.collect()
     assert created and all(ref() is None for ref in created)
+
+
+# -- what users pass as X ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def extractor(digits_png):
+    """A small feature extractor, fitted once: every form of X must give the same features."""
+    return AlexNetFeatureExtractor(weights=None, layer="pool2", image_size=67).fit(
+        digits_png.filenames[:2]
+    )
+
+
+def test_paths_as_series_dataframe_pathlib_and_bytes_give_the_same_features(extractor, digits_png):
+    import pandas as pd
+
+    paths = [str(p) for p in digits_png.filenames[::4]]
+    expected = extractor.transform(paths)
+    forms = {
+        "np.str_ array": np.asarray(paths),
+        "Series": pd.Series(paths, index=np.arange(len(paths)) * 7),
+        "DataFrame": pd.DataFrame({"file": paths}),
+        "pathlib": [pathlib.Path(p) for p in paths],
+        "bytes": [os.fsencode(p) for p in paths],
+        "bytes array": np.asarray([os.fsencode(p) for p in paths]),
+    }
+    for name, X in forms.items():
+        np.testing.assert_array_equal(extractor.transform(X), expected, err_msg=name)
+
+
+def test_classifier_trains_on_a_series_of_paths_with_labels(digits_png):
+    import pandas as pd
+
+    X = pd.DataFrame({"file": digits_png.filenames})
+    clf = AlexNetClassifier(**SMALL_FIT, augment=None).fit(X, pd.Series(digits_png.target))
+    assert clf.predict(X["file"]).shape == (len(X),)
+
+
+def test_a_list_of_images_of_different_sizes_is_resized_image_by_image(extractor, china):
+    digits = load_digits().images[:2]
+    images = [
+        np.asarray(china),  # 427 x 640 x 3
+        (digits[0] * 15).astype(np.uint8),  # 8 x 8 grayscale
+        np.asarray(china.convert("L").resize((90, 40)))[..., None],  # 40 x 90 x 1
+    ]
+    features = extractor.transform(images)
+    one_by_one = np.vstack([extractor.transform(image[None]) for image in images])
+    np.testing.assert_array_equal(features, one_by_one)
+
+
+def test_a_list_mixing_uint8_and_float_images_resizes_in_float(china):
+    small = np.asarray(china.resize((100, 80)))
+    images = [small, np.asarray(china).astype(np.float32)]
+    batch = data_module.as_image_set(images, 67).load([0, 1])
+    assert batch.dtype == np.float32 and batch.shape == (2, 67, 67, 3)
+    reference = data_module.as_image_set(small[None], 67).load([0])[0]
+    assert np.abs(batch[0] - reference).max() <= 1  # uint8 resizing rounds
+
+
+@pytest.mark.parametrize(
+    ("scale", "dtype", "match"),
+    [
+        (1 / 255, np.float32, r"from 0 to 1; .*\[0, 255\].*scaled to \[0, 1\].*by 255"),
+        (257, np.uint16, r"to 65535; .*\[0, 255\].*16-bit.*257"),
+        (None, np.float64, r"from -\d.*\[0, 255\].*standardised"),
+    ],
+    ids=["[0, 1] floats", "uint16", "standardised"],
+)
+def test_pixels_on_another_scale_get_a_warning_naming_the_range(
+    extractor, china, scale, dtype, match
+):
+    images = np.asarray(china.resize((67, 67)), dtype=np.float64)[None]
+    if scale is None:
+        images = (images - images.mean()) / images.std()
+    else:
+        images = images * scale
+    with pytest.warns(PixelRangeWarning, match=match):
+        extractor.transform(images.astype(dtype))
+
+
+def test_pixels_in_range_get_no_warning(extractor, china):
+    images = np.asarray(china.resize((67, 67)))[None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PixelRangeWarning)
+        extractor.transform(images)
+        extractor.transform(images.astype(np.float32))
+        extractor.transform([images[0], images[0, :50]])
+
+
+def test_missing_file_hint_names_on_error_only_where_the_parameter_exists(extractor, digits_png):
+    X = [*digits_png.filenames[:2], "gone.png"]
+    with pytest.raises(FileNotFoundError, match=r"gone\.png") as error:
+        extractor.transform(X)
+    assert "on_error" not in str(error.value)
+    with pytest.raises(FileNotFoundError, match=r"gone\.png.*on_error='skip'"):
+        AlexNetClassifier(**SMALL_FIT).fit(X, [0, 1, 2])
+
+
+def test_messages_show_plain_paths_not_numpy_strings(tmp_path, digits_png):
+    broken = _write_broken_files(str(tmp_path))
+    with pytest.raises(FileNotFoundError) as missing:
+        FileImages(np.asarray([*digits_png.filenames[:2], "gone.png"]), 67)
+    assert "np.str_" not in str(missing.value) and "'gone.png'" in str(missing.value)
+    images = FileImages(
+        np.asarray([digits_png.filenames[0], broken["corrupt"]]), 67, on_error="skip"
+    )
+    with pytest.warns(SkippedImagesWarning) as skipped:
+        images.skip_unreadable()
+    assert "np.str_" not in str(skipped[0].message)
+    assert f"{broken['corrupt']!r}" in str(skipped[0].message)
+
+
+def test_pillows_decompression_bomb_warning_is_not_shown_for_rejected_files(monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 200_000)  # china.jpg: 273,280, under twice
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        with pytest.raises(ImageReadError, match="MAX_IMAGE_PIXELS"):
+            decode_image(SKLEARN_PHOTOS[0], 67)
+    assert not [w for w in shown if issubclass(w.category, Image.DecompressionBombWarning)]
+
+
+def test_16_and_32_bit_integer_images_share_one_scale(tmp_path, china):
+    # The same pixel values, up to 255 * 100 = 25,500: Pillow opens the PNG as I;16 and the
+    # TIFF as I (32-bit). Both are read on the 16-bit scale, 0-65535 to 0-255.
+    values = np.asarray(china.convert("L"), dtype=np.int32) * 100
+    Image.fromarray(values.astype(np.uint16)).save(tmp_path / "16.png")
+    Image.fromarray(values).save(tmp_path / "32.tif")
+    assert Image.open(tmp_path / "16.png").mode == "I;16"
+    assert Image.open(tmp_path / "32.tif").mode == "I"
+    sixteen = decode_image(str(tmp_path / "16.png"), 67)
+    thirty_two = decode_image(str(tmp_path / "32.tif"), 67)
+    np.testing.assert_array_equal(sixteen, thirty_two)
+    expected = decode_image(SKLEARN_PHOTOS[0], 67).mean(axis=-1) * 100 / 257
+    assert abs(sixteen[..., 0].mean() - expected.mean()) < 2
