@@ -1,12 +1,12 @@
 """Features of unseen digits against their raw pixels under an SVM, for one way of pretraining.
 
-Trains AlexNetClassifier on scikit-learn's digits 0-4 (``--image-size``, ``--epochs``,
-``--learning-rate``, ``--seed``; batch 32, no augmentation), then takes pool5 and fc7 features of
-digits 5-9, which the network never saw. Over ``--draws`` draws of 20 training images a class
-(the other ~800 scored) it grid-searches an SVC over C (cv=2), with the RBF and with the linear
-kernel, on the features and on the raw pixels the network is given (the same images resized the
-same way), and prints each mean accuracy and the mean paired difference, features minus pixels,
-with its standard error.
+Trains AlexNetClassifier on scikit-learn's digits 0-4 (``skalexnet.digits``'s recipe with
+``--image-size``, ``--epochs``, ``--learning-rate``, ``--seed``; batch 32, no augmentation),
+then takes pool5 and fc7 features of digits 5-9, which the network never saw. Over ``--draws``
+draws of 20 training images a class (the other ~800 scored) it grid-searches an SVC over C
+(cv=2), with the RBF and with the linear kernel, on the features and on the raw pixels the
+network is given (the same images resized the same way), and prints each mean accuracy and the
+mean paired difference, features minus pixels, with its standard error.
 
 The README's table of pretraining recipes is this script's output, one run per row, e.g.::
 
@@ -19,35 +19,17 @@ import argparse
 import time
 
 import numpy as np
-from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV
 from sklearn.svm import SVC
 
-from skalexnet import AlexNetClassifier, AlexNetFeatureExtractor
+from skalexnet import AlexNetFeatureExtractor
 from skalexnet._data import ArrayImages
+from skalexnet.digits import digit_images, pretrain_on_digits_0_to_4
 
 SVMS = {
     "RBF": (SVC(), {"C": [0.1, 1, 10, 100]}),
     "linear": (SVC(kernel="linear"), {"C": [1e-4, 1e-3, 1e-2, 0.1, 1]}),
 }
-
-
-def digit_images():
-    X, y = load_digits(return_X_y=True)
-    return (X * 16).clip(0, 255).astype(np.uint8).reshape(-1, 8, 8), y
-
-
-def pretrained_on_0_to_4(images, labels, args) -> AlexNetClassifier:
-    seen = labels < 5
-    clf = AlexNetClassifier(
-        image_size=args.image_size,
-        epochs=args.epochs,
-        batch_size=32,
-        learning_rate=args.learning_rate,
-        augment=None,
-        random_state=args.seed,
-    )
-    return clf.fit(images[seen], labels[seen])
 
 
 def inputs_of(clf, images, image_size) -> dict:
@@ -93,7 +75,12 @@ def main():
 
     images, labels = digit_images()
     start = time.perf_counter()
-    clf = pretrained_on_0_to_4(images, labels, args)
+    clf = pretrain_on_digits_0_to_4(
+        image_size=args.image_size,
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        random_state=args.seed,
+    )
     print(
         f"pretrained on digits 0-4 at {args.image_size} px, {args.epochs} epochs, learning rate "
         f"{args.learning_rate}, seed {args.seed}: {time.perf_counter() - start:.0f} s"

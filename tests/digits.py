@@ -1,33 +1,19 @@
 """scikit-learn's real handwritten digits as images, shared by the tests."""
 
 import numpy as np
-from sklearn.datasets import load_digits
 
-# AlexNet's smallest input; the 8x8 digits are upscaled to it.
-DIGITS_IMAGE_SIZE = 67
+from skalexnet.digits import DIGITS_IMAGE_SIZE, digit_images, pretrain_on_digits_0_to_4
 
-
-def digit_images():
-    """The 1797 digits as uint8 8x8 images (0..16 scaled to 0..255) and their labels."""
-    X, y = load_digits(return_X_y=True)
-    return (X * 16).clip(0, 255).astype(np.uint8).reshape(-1, 8, 8), y
-
-
-# How the network standing in for ImageNet is trained: digits 0-4 only.
-PRETRAIN = {"epochs": 4, "batch_size": 32, "learning_rate": 0.02, "augment": None}
+__all__ = ["DIGITS_IMAGE_SIZE", "digit_images", "few_shot_split", "save_network_trained_on_0_to_4"]
 
 
 def save_network_trained_on_0_to_4(path, image_size: int = DIGITS_IMAGE_SIZE, **changes):
-    """Train AlexNetClassifier on digits 0-4 and save its network as a Keras file at path.
+    """The library's network trained on digits 0-4 (seed 0), saved as a Keras file at path.
 
-    ``changes`` overrides parameters of PRETRAIN, e.g. ``learning_rate=0.005``.
+    ``changes`` overrides parameters of ``skalexnet.digits.PRETRAIN_PARAMS``, e.g.
+    ``learning_rate=0.005``.
     """
-    from skalexnet import AlexNetClassifier
-
-    images, labels = digit_images()
-    seen = labels < 5
-    clf = AlexNetClassifier(image_size=image_size, random_state=0, **{**PRETRAIN, **changes})
-    clf.fit(images[seen], labels[seen]).model_.save(path)
+    pretrain_on_digits_0_to_4(image_size=image_size, random_state=0, **changes).model_.save(path)
     return path
 
 
