@@ -2,7 +2,8 @@
 
 Every reader returns a :class:`WeightSet` in Keras 3 layout keyed by Caffe layer name
 (conv1 ... fc8); :func:`apply_weights` puts it into a ``build_alexnet`` model. The layouts and
-the transforms between them are described in WEIGHTS.md.
+the transforms between them (T1..T5, in ``_transforms``) are described in the repository's
+``docs/weights.md``.
 
 Weight files are treated as untrusted: no reader unpickles arbitrary objects, imports or calls
 anything a file names, or builds a model from a file's config. Whatever bytes a file holds, a

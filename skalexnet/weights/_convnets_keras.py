@@ -1,7 +1,7 @@
 """heuritech convnets-keras ``alexnet_weights.h5``: Keras 1 on Theano, the weights the study used.
 
 The file holds Theano true-convolution kernels in 'th' layout, conv2/4/5 as two halves each, and
-fc6 rows in C, H, W order (WEIGHTS.md section 4). No Keras release flips them on load, because the
+fc6 rows in C, H, W order (docs/weights.md). No Keras release flips them on load, because the
 file carries no ``backend`` attribute; this reader does, unless told otherwise.
 """
 

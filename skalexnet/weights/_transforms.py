@@ -1,4 +1,4 @@
-"""The layout changes between the source frameworks and Keras 3 (T1..T5 in WEIGHTS.md).
+"""The layout changes between the source frameworks and Keras 3, T1..T5 (docs/weights.md).
 
 Each takes and returns numpy arrays; readers compose them. Keras 3 holds a Conv2D kernel as
 (kh, kw, in / groups, out) and a Dense kernel as (in, out), with ``Flatten`` in H, W, C order.

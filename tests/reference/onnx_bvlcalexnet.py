@@ -1,6 +1,6 @@
 """The ONNX model zoo's bvlcalexnet graph, rebuilt node for node with ``onnx.helper``.
 
-Layout as the Caffe2 exporter wrote it (WEIGHTS.md section 2): ``convN_w_0`` / ``fcN_w_0``
+Layout as the Caffe2 exporter wrote it (docs/weights.md): ``convN_w_0`` / ``fcN_w_0``
 initializers in Caffe's (out, in / group, kh, kw) and (out, in) shapes, Conv ``group=2`` on
 conv2/4/5, LRN(5, 1e-4, 0.75, 1) before each of the first two pools, Caffe's ceil-mode pooling
 turned into MaxPool end pads, Reshape then ``Gemm(transB=1)``, Softmax, opset 12.

@@ -2,7 +2,7 @@
 
 Module tree and so state-dict keys copied from ``torchvision/models/alexnet.py``: ``features``
 (conv, relu, pool ...) and ``classifier`` (dropout, linear, relu, ...), with an adaptive average
-pool to 6x6 and ``torch.flatten(x, 1)`` between them (WEIGHTS.md section 1).
+pool to 6x6 and ``torch.flatten(x, 1)`` between them (docs/weights.md).
 """
 
 import torch
