@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ._augment import augment_batch, crop_batch
-from .exceptions import ImageReadError, SkippedImagesWarning
+from .exceptions import ImageReadError, PixelRangeWarning, SkippedImagesWarning
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -39,11 +39,6 @@ DEFAULT_CACHE_BYTES = 2 * 1024**3
 # DataLoader does (prefetch_factor=2), so memory does not grow with the queue.
 DECODE_WORKERS = min(16, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 4)
 PREFETCH_PER_WORKER = 2
-
-
-class PixelRangeWarning(UserWarning):
-    """Array images whose values are not pixels in [0, 255] (scaled to [0, 1], 16-bit, or
-    standardised): the network subtracts the ImageNet mean from [0, 255] pixels itself."""
 
 
 def as_path_list(X) -> list[str] | None:

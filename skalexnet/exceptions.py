@@ -7,6 +7,7 @@ Each is a subclass of the built-in one that code would otherwise catch (``ValueE
 __all__ = [
     "ImageReadError",
     "NonFiniteLossError",
+    "PixelRangeWarning",
     "SkippedImagesWarning",
     "UnsafeWeightFileError",
     "WeightFileError",
@@ -19,6 +20,11 @@ class ImageReadError(ValueError):
 
 class SkippedImagesWarning(UserWarning):
     """Unreadable image files were left out of a fit (``on_error='skip'``)."""
+
+
+class PixelRangeWarning(UserWarning):
+    """Array images whose values are not pixels in [0, 255] (scaled to [0, 1], 16-bit, or
+    standardised): the network subtracts the ImageNet mean from [0, 255] pixels itself."""
 
 
 class NonFiniteLossError(FloatingPointError):

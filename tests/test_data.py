@@ -21,11 +21,11 @@ from skalexnet._data import (
     FileImages,
     ImageBatches,
     ImageReadError,
-    PixelRangeWarning,
     SkippedImagesWarning,
     decode_image,
 )
 from skalexnet.datasets import load_image_folder, write_digits_folder
+from skalexnet.exceptions import PixelRangeWarning
 
 SKLEARN_PHOTOS = sorted(
     glob.glob(os.path.join(os.path.dirname(sklearn.__file__), "datasets", "images", "*.jpg"))
