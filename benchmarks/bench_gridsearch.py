@@ -39,7 +39,6 @@ import argparse
 import json
 import os
 import pickle
-import platform
 import resource
 import statistics
 import subprocess
@@ -195,17 +194,14 @@ def task_overheads(backend, n_jobs, few=2, many=200):
 def run_engine(args):
     started = time.perf_counter()
     import joblib
-    import numpy as np
     import torch
-    from sklearn.datasets import load_digits
     from sklearn.model_selection import GridSearchCV
 
     from skalexnet import AlexNetClassifier
+    from skalexnet.digits import digit_images
 
     result = {"engine": args.engine, "import_s": time.perf_counter() - started}
-    X, y = load_digits(return_X_y=True)
-    images = (X[: args.images] * 16).clip(0, 255).astype(np.uint8).reshape(-1, 8, 8)
-    labels = y[: args.images]
+    images, labels = (part[: args.images] for part in digit_images())
     classifier = AlexNetClassifier(
         image_size=IMAGE_SIZE, epochs=args.epochs, augment=None, random_state=0
     )
@@ -252,10 +248,9 @@ def run_engine(args):
 
 
 def header(args):
-    import numpy as np
-    from sklearn.datasets import load_digits
-
     from skalexnet import AlexNetClassifier
+    from skalexnet._cpu import cpu_name
+    from skalexnet.digits import digit_images
 
     versions = {}
     for name in ("joblib", "torch", "keras", "distributed", "ray"):
@@ -263,17 +258,10 @@ def header(args):
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    X, _ = load_digits(return_X_y=True)
-    X = (X[: args.images] * 16).clip(0, 255).astype(np.uint8).reshape(-1, 8, 8)
+    X = digit_images()[0][: args.images]
     estimator = AlexNetClassifier(image_size=IMAGE_SIZE, random_state=0)
     n_fits = len(GRID["learning_rate"]) * len(GRID["batch_size"]) * args.cv
-    print(f"CPU: {cpu}; {os.cpu_count()} logical cores; load average {os.getloadavg()}")
+    print(f"CPU: {cpu_name()}; {os.cpu_count()} logical cores; load average {os.getloadavg()}")
     print("Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     print(
         f"Grid {GRID}, cv={args.cv}: {n_fits} fits of {args.epochs} epoch(s) on "

@@ -24,6 +24,7 @@ import skalexnet  # chooses the Keras backend: before Keras
 import keras
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
+from _training_harness import compile_as_the_estimator
 # isort: on
 
 build_alexnet = skalexnet.build_alexnet
@@ -52,10 +53,7 @@ def main():
 
     dtype = "mixed_bfloat16" if args.precision == "bfloat16" else "float32"
     model = build_alexnet(n_classes=2, image_size=args.image_size, dtype=dtype, seed=0)
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True),
-        loss="categorical_crossentropy",
-    )
+    compile_as_the_estimator(model)  # its optimizer, loss and metrics
     rng = np.random.default_rng(0)
     size, batch = args.image_size, args.batch_size
     x = rng.uniform(0, 255, (batch, size, size, 3)).astype("float32")
