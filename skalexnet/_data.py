@@ -109,18 +109,20 @@ def check_pixel_range(X, what: str = "X") -> None:
     low, high = float(X.min()), float(X.max())
     if low < 0:
         hint = (
-            "negative values: standardised or mean-subtracted images? Pass the raw pixels; "
-            "the network subtracts the ImageNet mean itself."
+            "Negative values suggest standardised or mean-subtracted images: pass the raw "
+            "pixels; the network subtracts the ImageNet mean itself."
         )
+    elif high > 2 * 255:
+        hint = "Values this high suggest 16-bit images (0-65535): divide them by 257."
     elif high > 255:
-        hint = "values above 255: 16-bit images (0-65535)? Divide them by 257 (65535 / 255)."
+        hint = "Clip the values to [0, 255]."
     elif X.dtype.kind == "f" and 0 < high <= 1:
-        hint = "images scaled to [0, 1]? Multiply them by 255."
+        hint = "These look like images scaled to [0, 1]: multiply them by 255."
     else:
         return
     warnings.warn(
         f"{what} holds values from {low:g} to {high:g}; skalexnet expects pixel values in "
-        f"[0, 255]. It looks like {hint}",
+        f"[0, 255]. {hint}",
         PixelRangeWarning,
         stacklevel=4,
     )

@@ -478,8 +478,9 @@ def test_a_list_mixing_uint8_and_float_images_resizes_in_float(china):
         (1 / 255, np.float32, r"from 0 to 1; .*\[0, 255\].*scaled to \[0, 1\].*by 255"),
         (257, np.uint16, r"to 65535; .*\[0, 255\].*16-bit.*257"),
         (None, np.float64, r"from -\d.*\[0, 255\].*standardised"),
+        (256 / 255, np.float64, r"to 256; .*\[0, 255\]. Clip"),  # digits * 16 reach 256
     ],
-    ids=["[0, 1] floats", "uint16", "standardised"],
+    ids=["[0, 1] floats", "uint16", "standardised", "a little above 255"],
 )
 def test_pixels_on_another_scale_get_a_warning_naming_the_range(
     extractor, china, scale, dtype, match
