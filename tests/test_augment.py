@@ -45,6 +45,26 @@ def test_unknown_augmentation_is_an_error(augment):
         resolve_augmentation(augment)
 
 
+@pytest.mark.parametrize(
+    ("augment", "error", "match"),
+    [
+        ({"zoom": -1}, ValueError, r"augment\['zoom'\] == -1, must be >= 0"),
+        ({"zoom": 1.0}, ValueError, r"augment\['zoom'\] == 1.0, must be < 1"),
+        ({"shear": np.pi / 2}, ValueError, r"augment\['shear'\] == 1.57\d*, must be < 1.57"),
+        ({"shear": "0.2"}, TypeError, r"augment\['shear'\] must be a number; got '0.2'"),
+        ({"random_crop": 1}, TypeError, r"augment\['random_crop'\] must be True or False; got 1"),
+    ],
+)
+def test_augmentation_values_out_of_range_are_errors_naming_the_key(augment, error, match):
+    with pytest.raises(error, match=match):
+        resolve_augmentation(augment)
+
+
+def test_augmentation_values_at_the_edges_of_their_ranges_are_accepted():
+    settings = resolve_augmentation({"zoom": 0.99, "shear": 1.5, "horizontal_flip": np.True_})
+    assert settings["zoom"] == 0.99 and settings["shear"] == 1.5
+
+
 def test_centre_crop_is_the_middle_and_random_crops_stay_inside(photos):
     centre = crop_batch(photos, 67)
     np.testing.assert_array_equal(centre, photos[:, 4:71, 4:71])
