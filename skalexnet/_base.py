@@ -5,8 +5,10 @@ layers train, for how many epochs, at which learning rate), never in how a round
 """
 
 import contextlib
+import importlib.util
 import os
 import random
+import sys
 import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -61,16 +63,60 @@ def set_trainable_from(model: keras.Model, first_trainable: str | None) -> list[
     return trainable
 
 
+def _global_random_states():
+    """Snapshot every process-wide generator keras.utils.set_random_seed reseeds; a function
+    that puts them all back."""
+    from keras.src.backend.common import global_state
+    from keras.src.random.seed_generator import GLOBAL_SEED_GENERATOR
+    from keras.src.utils.rng_utils import GLOBAL_RANDOM_SEED
+
+    python_state, numpy_state = random.getstate(), np.random.get_state()  # noqa: NPY002
+    # Keras's global seed and SeedGenerator (what keras.random draws from without a seed):
+    # set_random_seed drops the generator, so keeping the object keeps its state.
+    keras_seed = global_state.get_global_attribute(GLOBAL_RANDOM_SEED)
+    keras_generator = global_state.get_global_attribute(GLOBAL_SEED_GENERATOR)
+    restores = []
+    if keras.backend.backend() == "torch":
+        import torch
+
+        cpu = torch.random.get_rng_state()
+        restores.append(lambda: torch.random.set_rng_state(cpu))
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            cuda = torch.cuda.get_rng_state_all()
+            restores.append(lambda: torch.cuda.set_rng_state_all(cuda))
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        # set_random_seed seeds TensorFlow's global seed whenever TensorFlow is installed. Its
+        # previous value comes back; TensorFlow's per-op seed counters restart, which no
+        # public API can undo.
+        from tensorflow.python.eager import context
+
+        tf_seed = context.global_seed()
+        restores.append(lambda: tf.random.set_seed(tf_seed))
+
+    def restore():
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)  # noqa: NPY002
+        global_state.set_global_attribute(GLOBAL_RANDOM_SEED, keras_seed)
+        global_state.set_global_attribute(GLOBAL_SEED_GENERATOR, keras_generator)
+        for restore_one in restores:
+            restore_one()
+
+    return restore
+
+
 @contextlib.contextmanager
 def seeded(seed: int):
-    """Seed Python, NumPy and the Keras backend, then give Python's and NumPy's states back."""
-    python_state, numpy_state = random.getstate(), np.random.get_state()  # noqa: NPY002
+    """Seed Python, NumPy, the Keras backend and Keras's global generator for the block, then
+    give every one of them the state it had: a fit never changes its caller's random draws."""
+    if "tensorflow" not in sys.modules and importlib.util.find_spec("tensorflow") is not None:
+        import tensorflow  # noqa: F401  (set_random_seed imports it: snapshot its seed first)
+    restore = _global_random_states()
     keras.utils.set_random_seed(seed)
     try:
         yield
     finally:
-        random.setstate(python_state)
-        np.random.set_state(numpy_state)  # noqa: NPY002
+        restore()
 
 
 # The largest image_size accepted. AlexNet's fc6 grows with the square of the input: at 1024 it
