@@ -5,6 +5,7 @@ layers train, for how many epochs, at which learning rate), never in how a round
 """
 
 import contextlib
+import copy
 import importlib.util
 import os
 import random
@@ -103,6 +104,39 @@ def _global_random_states():
             restore_one()
 
     return restore
+
+
+@contextlib.contextmanager
+def unchanged_if_raises(estimator, trains_in_place: bool):
+    """Give ``estimator`` back the state it had before the block if the block raises: a first
+    fit that fails leaves no fitted attribute, and a refit that fails keeps the previous model.
+
+    ``trains_in_place`` (warm start, partial_fit) also copies the weights first, to put back
+    the ones a failing epoch changed; a cold fit builds a new network and leaves the old one be.
+    NonFiniteLossError is the exception: it keeps the last completed epoch, as documented.
+    """
+    # Parameters are never changed by fit; fitted and private attributes are, some in place.
+    state = {
+        name: value if isinstance(value, keras.Model) else copy.deepcopy(value)
+        for name, value in vars(estimator).items()
+        if name.endswith("_") or name.startswith("_")
+    }
+    model = state.get("model_")
+    weights = None
+    if trains_in_place and model is not None:
+        weights = [keras.ops.convert_to_numpy(v.value) for v in model.variables]
+    try:
+        yield
+    except NonFiniteLossError:
+        raise
+    except BaseException:
+        for name in [n for n in vars(estimator) if n.endswith("_") or n.startswith("_")]:
+            delattr(estimator, name)
+        vars(estimator).update(state)
+        if weights is not None:
+            for variable, value in zip(model.variables, weights, strict=True):
+                variable.assign(value)
+        raise
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ._base import AlexNetBase, TrainingRound, seeded
+from ._base import AlexNetBase, TrainingRound, seeded, unchanged_if_raises
 from ._pretrained import build_network
 
 
@@ -250,7 +250,18 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
         -------
         self : AlexNetClassifier
             The fitted estimator.
+
+        Notes
+        -----
+        A fit that raises (a broken image file with ``on_error='raise'``, a bad label in
+        ``validation_data`` ...) leaves the estimator as it was: unfitted before a first fit; with
+        the previous model, weights and history intact after a refit, warm start included. A
+        loss that becomes NaN or infinite is the exception (see the class Notes).
         """
+        with unchanged_if_raises(self, trains_in_place=self.warm_start):
+            return self._fit(X, y, sample_weight, validation_data)
+
+    def _fit(self, X, y, sample_weight, validation_data):
         self._check_params()
         checkpoint = self._open_checkpoint(X, y, sample_weight, validation_data)
         warm = checkpoint is None and self.warm_start and hasattr(self, "model_")
@@ -286,8 +297,13 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
         Returns
         -------
         self : AlexNetClassifier
-            The estimator, trained one epoch further.
+            The estimator, trained one epoch further; a call that raises leaves it as it was
+            before the call (see :meth:`fit`).
         """
+        with unchanged_if_raises(self, trains_in_place=True):
+            return self._partial_fit(X, y, classes, sample_weight)
+
+    def _partial_fit(self, X, y, classes, sample_weight):
         first_call = not hasattr(self, "model_")
         self._check_params()
         if first_call and classes is None:

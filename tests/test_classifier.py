@@ -234,3 +234,47 @@ def test_bad_sample_weight_is_refused(small):
     X, y = small
     with pytest.raises(ValueError, match="sample_weight"):
         AlexNetClassifier(**TINY).fit(X, y, sample_weight=np.ones(3))
+
+
+def _png_files_with_one_broken(images, directory, broken_at):
+    """The images as PNG files, the one at ``broken_at`` replaced by text named .png."""
+    from PIL import Image
+
+    paths = []
+    for i, image in enumerate(images):
+        path = directory / f"digit_{i:03d}.png"
+        if i == broken_at:
+            path.write_text("not an image")
+        else:
+            Image.fromarray(image).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def test_fit_that_raises_on_a_broken_file_leaves_the_estimator_unfitted(small, tmp_path):
+    from sklearn.utils.validation import check_is_fitted
+
+    X, y = small
+    paths = _png_files_with_one_broken(X, tmp_path, broken_at=len(X) - 1)
+    clf = AlexNetClassifier(**TINY)
+    with pytest.raises(ValueError, match=rf"digit_{len(X) - 1:03d}\.png"):
+        clf.fit(paths, y)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(clf)
+    with pytest.raises(NotFittedError):
+        clf.predict(X[:2])
+
+
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_refit_that_raises_keeps_the_previous_model_intact(small, tmp_path, warm_start):
+    X, y = small
+    clf = AlexNetClassifier(**TINY, warm_start=warm_start).fit(X, y)
+    before = clf.predict_proba(X)
+    history, n_epochs, classes = clf.history_, clf.n_epochs_, clf.classes_
+    # Validation comes after an epoch of training: the weights have changed when it raises.
+    paths = _png_files_with_one_broken(X[:5], tmp_path, broken_at=4)
+    with pytest.raises(ValueError, match=r"digit_004\.png"):
+        clf.fit(X, y, validation_data=(paths, y[:5]))
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+    assert clf.history_ == history and clf.n_epochs_ == n_epochs
+    np.testing.assert_array_equal(clf.classes_, classes)
