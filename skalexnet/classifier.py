@@ -1,5 +1,6 @@
 """AlexNetClassifier: AlexNet trained from scratch behind scikit-learn's classifier API."""
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -12,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._base import AlexNetBase, TrainingRound, seeded, unchanged_if_raises
 from ._pretrained import build_network
+from .exceptions import SkippedImagesWarning
 
 
 class AlexNetClassifier(ClassifierMixin, AlexNetBase):
@@ -70,8 +72,10 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
         corrupt, not an image, over Pillow's decompression-bomb limit): 'raise' an error naming
         the file and the reason, or 'skip' it with a warning (files of X and of
         ``validation_data``; each is decoded once before training) and record it in
-        ``skipped_files_``; labels stay aligned with the images used. Predictions need every
-        image, so ``predict`` always raises on an unreadable file, naming it.
+        ``skipped_files_``; labels stay aligned with the images used. A second warning counts
+        the skipped images of each class; a class that loses every image of X is an error
+        naming it. Predictions need every image, so ``predict`` always raises on an unreadable
+        file, naming it.
     class_weight : dict, 'balanced' or None, default=None
         Weights per class, multiplied into ``sample_weight``.
     early_stopping : bool, default=False
@@ -375,9 +379,12 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
         if self.class_weight is not None:
             class_weights = compute_sample_weight(self.class_weight, y).astype(np.float32)
             weights = class_weights if weights is None else weights * class_weights
-        return self._batches(
+        batches = self._batches(
             images, self._encode(y), weights, training=True, epoch=getattr(self, "n_epochs_", 0)
         )
+        if batches.images.skipped:
+            _check_classes_survive_skipping(y, batches.images.usable)
+        return batches
 
     def _validation_batches(self, validation_data):
         if validation_data is None:
@@ -445,3 +452,29 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
         tags.input_tags.three_d_array = True
         tags.classifier_tags.poor_score = True  # a few epochs on tabular strips cannot score well
         return tags
+
+
+def _check_classes_survive_skipping(y, usable):
+    """Count the unreadable images left out (on_error='skip') per class; a class left with none
+    is an error, since ``classes_`` would list a class the network never saw an image of."""
+    classes, totals = np.unique(y, return_counts=True)
+    kept = np.zeros(len(classes), dtype=int)
+    np.add.at(kept, np.searchsorted(classes, y[usable]), 1)
+    lost = [
+        f"{label!r}: {total - k} of {total}"
+        for label, total, k in zip(classes.tolist(), totals, kept, strict=True)
+        if k < total
+    ]
+    emptied = [label for label, k in zip(classes.tolist(), kept, strict=True) if k == 0]
+    if emptied:
+        raise ValueError(
+            f"on_error='skip' left out every image of class(es) {emptied}: the network would "
+            f"never see one, yet classes_ would list them. Images skipped per class: "
+            f"{', '.join(lost)}. Repair or remove those files, or drop the class from y."
+        )
+    warnings.warn(
+        f"on_error='skip' left out unreadable images, per class: {', '.join(lost)} (see "
+        f"skipped_files_).",
+        SkippedImagesWarning,
+        stacklevel=4,
+    )

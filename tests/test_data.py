@@ -365,11 +365,29 @@ def test_fit_skips_broken_files_records_them_and_keeps_labels_aligned(tmp_path, 
         clf.fit(X, y, validation_data=(X_val, y_val))
     assert clf.skipped_files_ == [broken["truncated"], broken["empty"], broken["not an image"]]
     skip_warnings = [w for w in record if issubclass(w.category, SkippedImagesWarning)]
-    assert len(skip_warnings) == 2  # one for X, one for X_val
+    assert len(skip_warnings) == 3  # one for X, one for X_val, X's count per class
     clean = AlexNetClassifier(**SMALL_FIT).fit(
         digits_png.filenames, digits_png.target, validation_data=(X_val[1:], y_val[1:])
     )
     assert clf.history_ == clean.history_
+
+
+def test_skip_that_empties_a_class_is_an_error_naming_the_class(tmp_path, digits_png):
+    broken = _write_broken_files(str(tmp_path))
+    X = [*digits_png.filenames, broken["truncated"], broken["empty"]]
+    y = [*map(str, digits_png.target), "ten", "ten"]
+    clf = AlexNetClassifier(**SMALL_FIT, on_error="skip")
+    with pytest.warns(SkippedImagesWarning), pytest.raises(ValueError, match=r"'ten': 2 of 2"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "classes_")
+
+
+def test_skip_counts_the_skipped_images_of_each_class(tmp_path, digits_png):
+    broken = _write_broken_files(str(tmp_path))
+    X = [*digits_png.filenames, broken["truncated"], broken["empty"], broken["not an image"]]
+    y = [*digits_png.target, 9, 9, 3]
+    with pytest.warns(SkippedImagesWarning, match=r"per class: 3: 1 of 5, 9: 2 of 6"):
+        AlexNetClassifier(**SMALL_FIT, on_error="skip").fit(X, y)
 
 
 def test_fit_raises_naming_the_broken_file_by_default(tmp_path, digits_png):
