@@ -3,9 +3,10 @@
 import keras
 import numpy as np
 from sklearn.base import TransformerMixin
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, check_memory
 
-from ._base import AlexNetBase
+from ._base import AlexNetBase, seeded, unchanged_if_raises
 from ._identity import data_key, weights_key
 from ._pretrained import build_network
 
@@ -71,9 +72,13 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
         file (path, size, modification time) and X (array contents, or each file's path, size
         and modification time): inside :class:`~sklearn.model_selection.GridSearchCV` over the
         downstream estimator, each fold's features are then computed once, not once per
-        candidate.
+        candidate. With ``weights=None`` the key holds the seed the network was built from, so
+        the features of one random network are never served for another.
     precision : {'auto', 'float32', 'bfloat16'}, default='auto'
         As for :class:`AlexNetClassifier`; the features are float32 whatever the precision.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the random weights of ``weights=None``: the same seed builds the same network
+        and gives the same features. Pretrained weights draw nothing from it.
     verbose : int, default=0
         1 shows Keras's progress bar while extracting.
 
@@ -116,6 +121,7 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
         resize="squash",
         memory=None,
         precision="auto",
+        random_state=None,
         verbose=0,
     ):
         self.weights = weights
@@ -127,6 +133,7 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
         self.resize = resize
         self.memory = memory
         self.precision = precision
+        self.random_state = random_state
         self.verbose = verbose
 
     @classmethod
@@ -167,9 +174,15 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
 
     def _build(self):
         self._check_params()
-        network = build_network(
-            self.weights, image_size=self.image_size, arch=self.arch, dtype=self._dtype_policy()
-        )
+        self._seed_ = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        with seeded(self._seed_):
+            network = build_network(
+                self.weights,
+                image_size=self.image_size,
+                arch=self.arch,
+                dtype=self._dtype_policy(),
+                seed=self._seed_,
+            )
         outputs, self.feature_shapes_ = [], {}
         for name in self._layers():
             x = network.get_layer(name).output
@@ -181,7 +194,9 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
             outputs.append(x)
         self.model_ = keras.Model(network.inputs, outputs, name="alexnet_features")
         self.n_features_out_ = sum(int(np.prod(o.shape[1:])) for o in outputs)
-        self._weights_key = weights_key(self.weights)
+        # Random weights are identified by their seed; pretrained ones draw nothing from it.
+        seed = self._seed_ if self.weights is None else None
+        self._weights_key = (weights_key(self.weights), seed)
         return self
 
     def fit(self, X, y=None):
@@ -197,9 +212,12 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
         Returns
         -------
         self : AlexNetFeatureExtractor
+            A fit that raises (an unreadable weights file ...) leaves the extractor as it was:
+            unfitted, or with its previous network.
         """
-        self._validate_X(X, reset=True)
-        return self._build()
+        with unchanged_if_raises(self, trains_in_place=False):
+            self._validate_X(X, reset=True)
+            return self._build()
 
     def transform(self, X):
         """Features of images X.
@@ -216,7 +234,9 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
         check_is_fitted(self, "model_")
         memory = check_memory(self.memory)
         cached = memory.cache(_extract, ignore=["extractor", "X"])
-        params = {k: v for k, v in self.get_params().items() if k not in ("weights", "memory")}
+        # random_state counts through the seed in _weights_key, and only for random weights.
+        ignored = ("weights", "memory", "random_state")
+        params = {k: v for k, v in self.get_params().items() if k not in ignored}
         return cached(self, X, data_key(X), self._weights_key, params, keras.backend.backend())
 
     def _forward(self, X):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from digits import DIGITS_IMAGE_SIZE, digit_images, few_shot_split, save_network_trained_on_0_to_4
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV
 from sklearn.neural_network import MLPClassifier
@@ -238,3 +239,43 @@ def test_bad_parameters_are_named(digits_0_to_4_network, digits_5_to_9, params, 
     X, _, _, _ = digits_5_to_9
     with pytest.raises(ValueError, match=message):
         extractor(digits_0_to_4_network, **params).fit(X)
+
+
+def test_random_weights_follow_random_state(digits_5_to_9):
+    X = digits_5_to_9[0][:20]
+    random_net = {"weights": None, "image_size": DIGITS_IMAGE_SIZE, "layer": "fc7"}
+    first = AlexNetFeatureExtractor(**random_net, random_state=0).fit_transform(X)
+    again = AlexNetFeatureExtractor(**random_net, random_state=0).fit_transform(X)
+    other = AlexNetFeatureExtractor(**random_net, random_state=1).fit_transform(X)
+    np.testing.assert_array_equal(first, again)
+    assert np.abs(first - other).max() > 1e-3
+
+
+def test_memory_never_serves_features_of_another_random_network(digits_5_to_9, tmp_path):
+    X = digits_5_to_9[0][:20]
+    memory = joblib.Memory(tmp_path / "cache", verbose=0)
+    random_net = {"weights": None, "image_size": DIGITS_IMAGE_SIZE, "layer": "fc7"}
+    for random_state in (0, 0, 1, None, None):
+        cached = AlexNetFeatureExtractor(**random_net, memory=memory, random_state=random_state)
+        cached.fit(X)
+        # _forward is the uncached pass through this fit's network.
+        np.testing.assert_array_equal(cached.transform(X), cached._forward(X))
+
+
+def test_extractor_fit_that_raises_keeps_the_previous_network(digits_0_to_4_network, tmp_path):
+    from sklearn.utils.validation import check_is_fitted
+
+    X = digit_images()[0][:4]
+    fitted = extractor(digits_0_to_4_network).fit(X)
+    before = fitted.transform(X)
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"not a weight file")
+    with pytest.raises(Exception, match=r"broken\.keras"):
+        fitted.set_params(weights=str(broken)).fit(X)
+    fitted.set_params(weights=str(digits_0_to_4_network))
+    np.testing.assert_array_equal(fitted.transform(X), before)
+    unfitted = extractor(broken)
+    with pytest.raises(Exception, match=r"broken\.keras"):
+        unfitted.fit(X)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(unfitted)
