@@ -21,9 +21,10 @@ from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_array, check_consistent_length, validate_data
 
 from ._augment import resolve_augmentation
-from ._callbacks import EpochRecorder, NonFiniteLossError, StopOnNonFiniteLoss
+from ._callbacks import EpochRecorder, NonFiniteLossError, OneRun, StopOnNonFiniteLoss
 from ._checkpoint import (
     check_same_training,
+    checkpoint_folder,
     checkpoint_path,
     configuration,
     data_fingerprint,
@@ -328,9 +329,34 @@ class AlexNetBase(BaseEstimator):
     # -- training ----------------------------------------------------------------------------
 
     def _optimizer(self, learning_rate):
-        # Keras 1's SGD decay, lr / (1 + decay * iterations), is exactly InverseTimeDecay.
-        schedule = keras.optimizers.schedules.InverseTimeDecay(learning_rate, 1, self.decay)
-        return keras.optimizers.SGD(schedule, momentum=self.momentum, nesterov=self.nesterov)
+        # Keras 1's SGD decay, lr / (1 + decay * iterations), is exactly InverseTimeDecay; without
+        # decay a plain number, which callbacks (ReduceLROnPlateau) can set.
+        if self.decay > 0:
+            learning_rate = keras.optimizers.schedules.InverseTimeDecay(
+                learning_rate, 1, self.decay
+            )
+        return keras.optimizers.SGD(learning_rate, momentum=self.momentum, nesterov=self.nesterov)
+
+    def _user_callbacks(self, total_epochs):
+        """The ``callbacks`` parameter, wrapped to see the whole call of fit as one run."""
+        callbacks = list(getattr(self, "callbacks", None) or ())
+        setting_lr = (keras.callbacks.ReduceLROnPlateau, keras.callbacks.LearningRateScheduler)
+        if self.decay > 0 and any(isinstance(c, setting_lr) for c in callbacks):
+            name = next(type(c).__name__ for c in callbacks if isinstance(c, setting_lr))
+            raise ValueError(
+                f"callbacks holds a {name}, which sets the optimizer's learning rate; with "
+                f"decay={self.decay!r} the learning rate is Keras 1's decay schedule, which a "
+                f"callback cannot set. Use decay=0 with {name}."
+            )
+        return OneRun(callbacks, total_epochs)
+
+    def _kept_optimizer_state(self):
+        """The optimizer's state (momenta, iteration count) to carry into the next call."""
+        optimizer = getattr(getattr(self, "model_", None), "optimizer", None)
+        last_round = getattr(self, "_last_round", None)
+        if optimizer is None or last_round is None or not optimizer.built:
+            return None
+        return last_round, [keras.ops.convert_to_numpy(v.value) for v in optimizer.variables]
 
     def _compile(self, learning_rate):
         self.model_.compile(
@@ -339,16 +365,30 @@ class AlexNetBase(BaseEstimator):
             metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
         )
 
-    def _train(self, train, validation, rounds, position=(0, 0)):
+    def _train(self, train, validation, rounds, position=(0, 0), keep_optimizer=False):
         """Run ``rounds`` (pairs of schedule index and round) from ``position`` (round index,
-        epochs done in it), keeping the last completed epoch when training is interrupted."""
+        epochs done in it), keeping the last completed epoch when training is interrupted.
+
+        ``keep_optimizer`` (warm_start, partial_fit) carries the optimizer's momenta and decay
+        clock on into the first round when it trains as the last one did.
+        """
+        rounds = [(index, r) for index, r in rounds if index >= position[0]]
+        if keep_optimizer:
+            self._optimizer_state = self._kept_optimizer_state()
         self._position = tuple(position)
         self._last_completed = self._variable_values()
+        remaining = sum(r.epochs for _, r in rounds) - position[1]
+        self._run_callbacks = self._user_callbacks(self.n_epochs_ + max(remaining, 0))
         try:
             for index, training_round in rounds:
-                if index >= self._position[0]:
-                    done = self._position[1] if index == self._position[0] else 0
-                    self._run_round(train, validation, training_round, index, done)
+                done = self._position[1] if index == self._position[0] else 0
+                self._run_round(train, validation, training_round, index, done)
+                if self._run_callbacks.stopped:
+                    # A user callback stopped training: the schedule is over, also on resuming.
+                    self._position = (rounds[-1][0] + 1, 0)
+                    self._write_checkpoint()
+                    break
+            self._end_callbacks()
         except KeyboardInterrupt:
             self._roll_back()
             warnings.warn(
@@ -364,7 +404,18 @@ class AlexNetBase(BaseEstimator):
                 f"completed one."
             ) from None
         finally:
-            del self._last_completed, self._position
+            del self._last_completed, self._position, self._run_callbacks
+
+    def _end_callbacks(self):
+        if not self._run_callbacks.callbacks:
+            return
+        before = self.model_.get_weights()
+        self._run_callbacks.end()
+        after = self.model_.get_weights()
+        if any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True)):
+            # A user callback (EarlyStopping(restore_best_weights=True)) set weights at the end.
+            self._last_completed = self._variable_values()
+            self._write_checkpoint()
 
     def _run_round(self, train, validation, training_round, round_index, epochs_done=0):
         """Train one round, or what is left of it after ``epochs_done`` epochs."""
@@ -378,14 +429,15 @@ class AlexNetBase(BaseEstimator):
         # A change of layer.trainable only takes effect once the model is compiled again.
         self._compile(training_round.learning_rate)
         self._build_compiled(train)
-        self._restore_optimizer_state()
+        self._restore_optimizer_state(training_round)
+        self._last_round = training_round
         callbacks = [
             # Dropout draws from its layer's own seed generator, a model variable that the
             # checkpoint holds: the data's epoch is all that an epoch's start has to set.
             EpochRecorder(train.set_epoch, lambda logs: self._complete_epoch(logs, round_index)),
             StopOnNonFiniteLoss(training_round.learning_rate),
             *self._early_stopping_callbacks(validation),
-            *(self.callbacks or ()),
+            self._run_callbacks,
         ]
         first = self.n_epochs_
         # Seeded per round, not per call, so that a resumed round draws as an unbroken one.
@@ -447,6 +499,7 @@ class AlexNetBase(BaseEstimator):
         return [keras.ops.convert_to_numpy(v.value) for v in self.model_.variables]
 
     def _roll_back(self):
+        self._last_round = None  # the optimizer's state is past the rolled-back epoch
         for variable, value in zip(self.model_.variables, self._last_completed, strict=True):
             variable.assign(value)
 
@@ -455,6 +508,7 @@ class AlexNetBase(BaseEstimator):
     def _open_checkpoint(self, X, y, sample_weight, validation_data):
         """The checkpoint to resume from (None if there is none); a mismatching one raises."""
         self._checkpoint_identity = None
+        self._optimizer_state = None
         if getattr(self, "checkpoint_dir", None) is None:
             return None
         self._checkpoint_identity = {
@@ -463,12 +517,15 @@ class AlexNetBase(BaseEstimator):
             "data": data_fingerprint(X, y, sample_weight, validation_data),
             "backend": keras.backend.backend(),
         }
-        checkpoint = read_checkpoint(self.checkpoint_dir)
+        # Each configuration and training data has a sub-folder of its own: the clones that
+        # GridSearchCV fits share checkpoint_dir, and a rerun search resumes each of them.
+        self._checkpoint_folder = checkpoint_folder(self.checkpoint_dir, self._checkpoint_identity)
+        checkpoint = read_checkpoint(self._checkpoint_folder)
         if checkpoint is not None:
             check_same_training(
                 checkpoint.record,
                 self._checkpoint_identity,
-                checkpoint_path(self.checkpoint_dir),
+                checkpoint_path(self._checkpoint_folder),
             )
         return checkpoint
 
@@ -485,7 +542,7 @@ class AlexNetBase(BaseEstimator):
             "state": self._training_state(),
         }
         optimizer_values = [keras.ops.convert_to_numpy(v.value) for v in optimizer.variables]
-        write_checkpoint(self.checkpoint_dir, record, self._last_completed, optimizer_values)
+        write_checkpoint(self._checkpoint_folder, record, self._last_completed, optimizer_values)
 
     def _resume(self, checkpoint):
         """Put a checkpoint's state into the freshly built model; return the position to go on."""
@@ -493,21 +550,29 @@ class AlexNetBase(BaseEstimator):
         variables = self.model_.variables
         if len(variables) != len(checkpoint.model_variables):
             raise ValueError(
-                f"The checkpoint in {self.checkpoint_dir} holds {len(checkpoint.model_variables)} "
-                f"model variables; this network has {len(variables)}."
+                f"The checkpoint in {self._checkpoint_folder} holds "
+                f"{len(checkpoint.model_variables)} model variables; this network has "
+                f"{len(variables)}."
             )
         for variable, value in zip(variables, checkpoint.model_variables, strict=True):
             variable.assign(value)
         self.history_ = record["history"]
         self.n_epochs_ = record["n_epochs"]
         self._set_training_state(record["state"])
-        self._optimizer_state = checkpoint.optimizer_variables
+        self._optimizer_state = None, checkpoint.optimizer_variables  # for the resumed round
         return tuple(record["position"])
 
-    def _restore_optimizer_state(self):
+    def _restore_optimizer_state(self, training_round):
         state, self._optimizer_state = getattr(self, "_optimizer_state", None), None
         if state is None:
             return
+        kept_round, state = state
+        same = (training_round.first_trainable, training_round.learning_rate)
+        if (
+            kept_round is not None
+            and (kept_round.first_trainable, kept_round.learning_rate) != same
+        ):
+            return  # another round trains other layers at another rate: a new optimizer
         optimizer = self.model_.optimizer
         optimizer.build(self.model_.trainable_variables)
         for variable, value in zip(optimizer.variables, state, strict=True):

@@ -5,7 +5,10 @@ random-generator states), every variable of the optimizer (momenta, iteration co
 record of the rest (epoch, round of the schedule, history, seed, and what the estimator was
 configured and trained with). It is written to a temporary file in the same folder, flushed to
 disk, then renamed over the previous one: a rename within a folder is atomic, so a reader sees
-the old checkpoint or the new one, never half of one. Reading never unpickles anything.
+the old checkpoint or the new one, never half of one. Reading never unpickles anything. Each
+run (estimator, configuration, training data, backend) keeps its checkpoint in a sub-folder of
+``checkpoint_dir`` of its own, so that the fits of a grid search, which share ``checkpoint_dir``,
+neither collide nor refuse each other's checkpoints, and a rerun search resumes each one.
 """
 
 import json
@@ -32,6 +35,12 @@ class Checkpoint:
     record: dict
     model_variables: list
     optimizer_variables: list
+
+
+def checkpoint_folder(directory, identity: dict) -> str:
+    """The sub-folder of ``directory`` for one training run: named by its estimator and a hash
+    of its identity (configuration, data fingerprint, backend), so that runs never share one."""
+    return os.path.join(os.fspath(directory), f"{identity['estimator']}-{joblib.hash(identity)}")
 
 
 def checkpoint_path(directory) -> str:

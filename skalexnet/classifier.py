@@ -281,7 +281,8 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
             train = self._training_batches(images, y, sample_weight)
             validation = self._validation_batches(validation_data)
             self.skipped_files_ = self._skipped_files(train, validation)
-            self._train(train, validation, enumerate(self._training_rounds()), position)
+            rounds = enumerate(self._training_rounds())
+            self._train(train, validation, rounds, position, keep_optimizer=warm)
         return self
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -321,7 +322,8 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
             train = self._training_batches(images, y, sample_weight)
             rounds = self._training_rounds()
             last = len(rounds) - 1
-            self._train(train, None, [(last, replace(rounds[last], epochs=1))], (last, 0))
+            one_epoch = [(last, replace(rounds[last], epochs=1))]
+            self._train(train, None, one_epoch, (last, 0), keep_optimizer=not first_call)
         return self
 
     def _check_y(self, y):

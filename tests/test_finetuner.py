@@ -18,9 +18,19 @@ TWO_ROUNDS = [("fc8", 4, 0.01), ("fc7", 2, 0.001)]
 
 
 @pytest.fixture(scope="module")
-def tuned(digits_0_to_4_network, digits_5_to_9):
+def csv_log(tmp_path_factory):
+    return tmp_path_factory.mktemp("log") / "log.csv"
+
+
+@pytest.fixture(scope="module")
+def tuned(digits_0_to_4_network, digits_5_to_9, csv_log):
     X_train, y_train, X_test, y_test = digits_5_to_9
-    tuner = AlexNetFineTuner(weights=str(digits_0_to_4_network), schedule=TWO_ROUNDS, **COMMON)
+    tuner = AlexNetFineTuner(
+        weights=str(digits_0_to_4_network),
+        schedule=TWO_ROUNDS,
+        callbacks=[keras.callbacks.CSVLogger(csv_log)],
+        **COMMON,
+    )
     return tuner.fit(X_train, y_train, validation_data=(X_test, y_test))
 
 
@@ -46,6 +56,14 @@ def test_history_runs_across_rounds_and_marks_each_epochs_round(tuned):
     assert tuned.history_["round"] == [0, 0, 0, 0, 1, 1]
     assert len(tuned.history_["val_accuracy"]) == 6
     assert tuned.n_epochs_ == 6
+
+
+def test_callbacks_see_the_schedule_as_one_run(tuned, csv_log):
+    # One CSVLogger file holds every round's epochs, numbered on across rounds.
+    header, *rows = [row.split(",") for row in csv_log.read_text().splitlines()]
+    assert [int(row[0]) for row in rows] == list(range(6))
+    losses = [float(row[header.index("loss")]) for row in rows]
+    np.testing.assert_allclose(losses, tuned.history_["loss"], rtol=1e-6)
 
 
 def test_fc8_is_new_for_the_new_task(tuned, digits_0_to_4_network):

@@ -70,6 +70,33 @@ def test_keras_callbacks_run_as_in_keras(digits, tmp_path):
     np.testing.assert_allclose(losses, clf.history_["loss"], rtol=1e-6)
 
 
+def test_reduce_lr_on_plateau_sets_the_learning_rate_without_decay(digits):
+    X, y = digits
+    # min_delta so large that no epoch after the first counts as an improvement: halve each time.
+    reduce = keras.callbacks.ReduceLROnPlateau(
+        monitor="loss", factor=0.5, patience=0, min_delta=1e9
+    )
+    clf = AlexNetClassifier(epochs=2, decay=0, callbacks=[reduce], **COMMON).fit(X[:96], y[:96])
+    assert float(clf.model_.optimizer.learning_rate) == pytest.approx(COMMON["learning_rate"] / 2)
+    with pytest.raises(ValueError, match=r"ReduceLROnPlateau.*decay=0\.001.*Use decay=0"):
+        AlexNetClassifier(epochs=1, decay=1e-3, callbacks=[reduce], **COMMON).fit(X, y)
+
+
+def test_partial_fit_and_warm_start_carry_the_optimizer_on(digits):
+    # Momentum and the decay clock go on from call to call: two one-epoch calls train as one
+    # two-epoch fit does.
+    X, y = digits[0][:64], digits[1][:64]
+    params = {**COMMON, "decay": 0.05, "momentum": 0.9}
+    unbroken = AlexNetClassifier(epochs=2, **params).fit(X, y)
+    partial = AlexNetClassifier(**params)
+    partial.partial_fit(X, y, classes=np.unique(y)).partial_fit(X, y)
+    warm = AlexNetClassifier(epochs=1, warm_start=True, **params).fit(X, y).fit(X, y)
+    for estimator in (partial, warm):
+        assert estimator.history_["loss"] == pytest.approx(unbroken.history_["loss"], rel=1e-5)
+        for a, b in zip(weights_of(estimator), weights_of(unbroken), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_callbacks_must_be_keras_callbacks(digits):
     X, y = digits
     with pytest.raises(TypeError, match=r"keras\.callbacks\.Callback"):
@@ -131,17 +158,28 @@ def test_a_checkpoint_write_that_crashes_leaves_the_previous_one_whole(tmp_path,
     assert os.listdir(tmp_path) == ["checkpoint.npz"]  # no temporary file left behind
 
 
-def test_a_finished_checkpoint_is_resumed_and_a_different_configuration_refused(digits, tmp_path):
-    X, y = digits
+def test_a_finished_checkpoint_is_resumed_and_another_configuration_trains_apart(digits, tmp_path):
+    X, y = digits[0][:96], digits[1][:96]
     params = {**COMMON, "epochs": 1, "checkpoint_dir": tmp_path}
     first = AlexNetClassifier(**params).fit(X, y)
     again = AlexNetClassifier(**params).fit(X, y)  # nothing left to train: the same network
     assert again.n_epochs_ == 1 and again.history_ == first.history_
     assert_same_weights(again, first)
-    with pytest.raises(ValueError, match=r"differs in learning_rate: 0\.02 in the checkpoint"):
-        AlexNetClassifier(**{**params, "learning_rate": 0.01}).fit(X, y)
-    with pytest.raises(ValueError, match="the training data"):
-        AlexNetClassifier(**params).fit(X[:100], y[:100])
+    other = AlexNetClassifier(**{**params, "learning_rate": 0.01}).fit(X, y)
+    assert other.history_["loss"] != first.history_["loss"]  # trained afresh, not resumed
+    assert len(list(tmp_path.iterdir())) == 2  # a sub-folder for each configuration
+
+
+def test_a_checkpoint_of_another_run_in_the_same_folder_is_refused(digits, tmp_path):
+    X, y = digits[0][:96], digits[1][:96]
+    params = {**COMMON, "epochs": 1, "checkpoint_dir": tmp_path}
+    AlexNetClassifier(**params).fit(X, y)
+    [folder] = tmp_path.iterdir()
+    checkpoint = read_checkpoint(folder)
+    record = {**checkpoint.record, "data": "another data set"}
+    write_checkpoint(folder, record, checkpoint.model_variables, checkpoint.optimizer_variables)
+    with pytest.raises(ValueError, match="differs in the training data"):
+        AlexNetClassifier(**params).fit(X, y)
 
 
 RUN = textwrap.dedent(
@@ -202,7 +240,8 @@ def test_fine_tuning_killed_mid_epoch_resumes_to_the_unbroken_runs_weights(
     checkpoints = tmp_path / "checkpoints"
     reference, reference_record = run_fine_tuning(tmp_path, digits_0_to_4_network, "unbroken")
     run_fine_tuning(tmp_path, digits_0_to_4_network, "killed", checkpoints, kill=True)
-    checkpoint = read_checkpoint(checkpoints)
+    [folder] = checkpoints.iterdir()
+    checkpoint = read_checkpoint(folder)
     assert checkpoint.record["n_epochs"] == 2
     assert checkpoint.record["position"] == [1, 1]  # killed in round 2's second epoch
     # The checkpoint holds, bit for bit, the unbroken run's state after the same epoch.
@@ -215,3 +254,61 @@ def test_fine_tuning_killed_mid_epoch_resumes_to_the_unbroken_runs_weights(
     for expected, actual in zip(reference, resumed, strict=True):
         np.testing.assert_array_equal(actual, expected)
     assert resumed_record == reference_record
+
+
+SEARCH = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    sys.path.insert(0, {tests!r})
+    import skalexnet  # before keras: it picks the backend
+    import keras
+    from digits import digit_images
+    from sklearn.model_selection import GridSearchCV
+    from skalexnet import AlexNetClassifier
+
+    class KillInThirdFit(keras.callbacks.Callback):
+        fits = 0  # on the class: GridSearchCV fits copies of the callback
+        def on_train_begin(self, logs=None):
+            type(self).fits += 1
+        def on_epoch_begin(self, epoch, logs=None):
+            if type(self).fits == 3 and epoch == 1:  # the third fit's epoch 1 is checkpointed
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    images, labels = digit_images()
+    search = GridSearchCV(
+        AlexNetClassifier(
+            image_size=67, epochs=2, batch_size=32, augment=None, random_state=0,
+            checkpoint_dir={checkpoint_dir!r}, callbacks=[KillInThirdFit()] if {kill!r} else None,
+        ),
+        {{"learning_rate": [0.01, 0.02]}}, cv=2, refit=False, error_score="raise",
+    ).fit(images[:128], labels[:128])
+    with open({out!r}, "w") as f:
+        json.dump({{k: v.tolist() for k, v in search.cv_results_.items() if "test" in k}}, f)
+    """
+)
+
+
+def run_search(tmp_path, name, checkpoint_dir, kill=False):
+    out = str(tmp_path / f"{name}.json")
+    script = SEARCH.format(
+        tests=os.path.dirname(__file__), checkpoint_dir=str(checkpoint_dir), kill=kill, out=out
+    )
+    process = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    if kill:
+        assert process.returncode == -signal.SIGKILL, process.stderr[-2000:]
+        return None
+    assert process.returncode == 0, process.stderr[-2000:]
+    with open(out) as f:
+        return json.load(f)
+
+
+def test_grid_search_with_checkpoint_dir_killed_and_rerun_gives_the_same_results(tmp_path):
+    checkpoints = tmp_path / "checkpoints"
+    run_search(tmp_path, "killed", checkpoints, kill=True)
+    # Two fits done, the third killed in its second epoch: each has a folder of its own.
+    assert len(list(checkpoints.iterdir())) == 3
+    resumed = run_search(tmp_path, "resumed", checkpoints)
+    assert len(list(checkpoints.iterdir())) == 4  # 2 candidates x 2 folds
+    unbroken = run_search(tmp_path, "unbroken", tmp_path / "unbroken")
+    assert resumed == unbroken
+    assert all(0 <= score <= 1 for score in unbroken["mean_test_score"])
