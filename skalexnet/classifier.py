@@ -48,6 +48,8 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
         Nesterov momentum.
     decay : float, default=1e-6
         Keras 1's decay: the learning rate at step t is ``learning_rate / (1 + decay * t)``.
+        With ``decay=0`` the learning rate is a plain number that callbacks such as
+        ``ReduceLROnPlateau`` can set; with ``decay > 0`` such callbacks are refused.
     loss : {'categorical_crossentropy', 'mse'}, default='categorical_crossentropy'
         Training loss on one-hot targets; 'mse' is what the study used.
     augment : {'study', 'paper', None} or dict, default='study'
@@ -90,16 +92,21 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
         Epochs without a lower validation loss before early stopping stops training.
     callbacks : list of keras.callbacks.Callback, default=None
         Keras callbacks run during training (``EarlyStopping``, ``ReduceLROnPlateau``,
-        ``CSVLogger`` ...), as in ``keras.Model.fit``.
+        ``CSVLogger`` ...), as in ``keras.Model.fit``. One call of ``fit`` is one run for them,
+        however many rounds its schedule has: ``on_train_begin`` and ``on_train_end`` fire once,
+        epochs are numbered on across rounds, and a callback that stops training ends the
+        whole schedule. ``ReduceLROnPlateau`` and ``LearningRateScheduler`` need ``decay=0``.
     checkpoint_dir : str or path, default=None
         After every epoch the whole training state (weights, optimizer state, epoch, round of
-        the schedule, history, seed) is written to ``checkpoint_dir/checkpoint.npz``,
-        atomically: a crash mid-write leaves the previous checkpoint whole. ``fit`` with a
-        ``checkpoint_dir`` holding a checkpoint of the same configuration and data resumes from
-        its exact state and ends with the weights an uninterrupted run would have had; a
-        checkpoint of a different configuration is an error. Delete the folder to train
-        afresh. Early stopping's patience count and the state of user ``callbacks`` start
-        anew on resuming.
+        the schedule, history, seed) is written to ``checkpoint.npz`` in a sub-folder of
+        ``checkpoint_dir`` named after the estimator and a hash of its configuration, training
+        data and backend, atomically: a crash mid-write leaves the previous checkpoint whole.
+        ``fit`` with the same configuration and data finds its sub-folder and resumes from its
+        exact state, ending with the weights an uninterrupted run would have had; another
+        configuration or data trains afresh in a sub-folder of its own. So the fits of a
+        ``GridSearchCV`` can share one ``checkpoint_dir``, and a search rerun after a crash
+        resumes each fit. Delete the folder to train afresh. Early stopping's patience count
+        and the state of user ``callbacks`` start anew on resuming.
     precision : {'auto', 'float32', 'bfloat16'}, default='auto'
         'bfloat16' computes in bfloat16 with float32 variables, loss and outputs (Keras's
         'mixed_bfloat16' policy, set on this network's layers only, never globally). 'auto'
@@ -109,7 +116,9 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
         'data_parallel' trains on every device of ``keras.distribution.list_devices()``, each
         batch split over them (Keras's ``DataParallel``, JAX backend only); None uses one.
     warm_start : bool, default=False
-        When True, ``fit`` continues from the fitted network instead of starting afresh.
+        When True, ``fit`` continues from the fitted network instead of starting afresh, for
+        ``epochs`` more epochs, and with the optimizer's state (momentum, decay's step count)
+        where the last round trained the same layers at the same learning rate.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, dropout, shuffling and augmentation. The same seed on the
         same backend and data gives the same predictions.
@@ -287,6 +296,9 @@ class AlexNetClassifier(ClassifierMixin, AlexNetBase):
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train for one more epoch on X, y.
+
+        Calls after the first go on with the optimizer's state (momentum, decay's step count):
+        calls of one epoch each train as one ``fit`` of as many epochs does.
 
         Parameters
         ----------

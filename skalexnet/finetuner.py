@@ -72,6 +72,9 @@ class_weight, early_stopping, validation_fraction, n_iter_no_change, callbacks, 
 precision, distribution, warm_start, random_state, verbose
         As for :class:`AlexNetClassifier`. Early stopping ends a round, not the schedule: the
         next round starts from the best epoch's weights. A checkpoint records the round too.
+        ``callbacks`` see the whole schedule as one run (one ``CSVLogger`` file, epochs numbered
+        on across rounds); a learning rate that ``ReduceLROnPlateau`` lowered lasts until the
+        next round starts its optimizer at its own rate.
 
     Attributes
     ----------
