@@ -35,8 +35,18 @@ def run_output(tmp_path_factory, digits_0_to_4_network):
     out = tmp_path_factory.mktemp("results") / "out"
     argv = ["run", str(root), "--epochs", "1", "--image-size", str(DIGITS_IMAGE_SIZE)]
     argv += ["--batch-size", "8", "--weights", str(digits_0_to_4_network), "--out", str(out)]
-    assert main([*argv, "--quiet"]) == 0
+    argv += ["--schedule", "fc8:1:0.01,fc7:1:0.001", "--learning-rate", "0.005"]
+    assert main([*argv, "--precision", "float32", "--quiet"]) == 0
     return out
+
+
+def test_options_reach_the_tasks(run_output):
+    with open(run_output / "metrics.json") as f:
+        settings = json.load(f)["settings"]
+    assert settings["learning_rate"] == 0.005 and settings["precision"] == "float32"
+    assert settings["schedule"] == [["fc8", 1, 0.01], ["fc7", 1, 0.001]]
+    with open(run_output / "finetune_history.json") as f:
+        assert json.load(f)["round"] == [0, 1]
 
 
 def test_run_writes_every_output(run_output):
@@ -123,3 +133,86 @@ def test_python_dash_m_runs_the_command():
         [sys.executable, "-m", "skalexnet", "run", "--help"], capture_output=True, text=True
     )
     assert result.returncode == 0 and "DATA_DIR/Train" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--learning-rate", "0", "must be a finite number > 0"),
+        ("--learning-rate", "fast", "expected a number"),
+        ("--schedule", "fc9:1:0.01", "fc9"),
+        ("--schedule", "fc8:2", "layer:epochs:learning_rate"),
+        ("--schedule", "fc8:two:0.01", "epochs must be an integer"),
+        ("--precision", "half", "invalid choice"),
+        ("--epochs", "0", "must be >= 1"),
+        ("--batch-size", "many", "expected an integer"),
+        ("--image-size", "50", "smallest input"),
+        ("--seed", "-1", "must be from 0"),
+        ("--weights", "nowhere.keras", "no file"),
+    ],
+)
+def test_bad_option_value_names_the_option(tmp_path, capsys, option, value, message):
+    root = write_study_folder(tmp_path / "Data", per_class_train=2, per_class_test=1)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as stopped:
+        main(["run", str(root), "--out", str(out), option, value])
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"argument {option}" in error and message in error
+    assert not out.exists()
+
+
+def test_a_bug_keeps_its_traceback(tmp_path, monkeypatch):
+    # A ValueError that no skalexnet check raised (here an unpacking in run_experiments) is a
+    # bug: the command must not turn it into a one-line "error".
+    import skalexnet.experiments
+
+    root = write_study_folder(tmp_path / "Data", per_class_train=2, per_class_test=1)
+    monkeypatch.setattr(skalexnet.experiments, "find_study_folders", lambda data_dir: (1, 2, 3))
+    with pytest.raises(ValueError, match="too many values to unpack"):
+        main(["run", str(root), "--out", str(tmp_path / "out"), "--quiet"])
+
+
+def test_an_error_inside_a_dependency_keeps_its_traceback(tmp_path, monkeypatch):
+    import skalexnet.cli
+
+    def broken(*args, **kwargs):
+        np.zeros(2).reshape(3)
+
+    monkeypatch.setattr(skalexnet.cli, "run_experiments", broken)
+    root = write_study_folder(tmp_path / "Data", per_class_train=2, per_class_test=1)
+    with pytest.raises(ValueError, match="cannot reshape"):
+        main(["run", str(root), "--out", str(tmp_path / "out"), "--quiet"])
+
+
+def test_killed_run_resumes_from_its_checkpoints(
+    tmp_path, capsys, monkeypatch, digits_0_to_4_network
+):
+    import skalexnet.experiments
+
+    root = write_study_folder(tmp_path / "Data", per_class_train=4, per_class_test=2)
+    out, checkpoints = tmp_path / "out", tmp_path / "checkpoints"
+    argv = ["run", str(root), "--epochs", "2", "--image-size", str(DIGITS_IMAGE_SIZE)]
+    argv += ["--weights", str(digits_0_to_4_network), "--out", str(out), "--quiet"]
+    argv += ["--schedule", "fc8:1:0.01,fc7:1:0.001", "--precision", "float32"]
+    argv += ["--checkpoint-dir", str(checkpoints), "--batch-size", "8"]
+
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    # Killed once the two trained tasks are done: nothing is written, the checkpoints stay.
+    with monkeypatch.context() as patch:
+        patch.setitem(skalexnet.experiments.RUNNERS, "features", killed)
+        assert main(argv) == 130
+    assert "resumes from" in capsys.readouterr().err
+    assert not out.exists()
+    assert {"scratch", "finetune"} <= set(os.listdir(checkpoints))
+
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "scratch: test accuracy" in printed and "(2 of them from the checkpoint)" in printed
+    with open(out / "metrics.json") as f:
+        tasks = json.load(f)["tasks"]
+    # Neither trained task trained again; their histories are the checkpointed ones.
+    assert tasks["scratch"]["epochs_timed"] == 0 and tasks["finetune"]["epochs_timed"] == 0
+    assert tasks["scratch"]["epochs"] == 2 and tasks["features"]["epochs"] == 2
