@@ -575,6 +575,8 @@ class AlexNetBase(BaseEstimator):
             return  # another round trains other layers at another rate: a new optimizer
         optimizer = self.model_.optimizer
         optimizer.build(self.model_.trainable_variables)
+        if kept_round is not None and len(optimizer.variables) != len(state):
+            return  # kept from an optimizer of another kind (decay set since): a new one
         for variable, value in zip(optimizer.variables, state, strict=True):
             variable.assign(value)
 
