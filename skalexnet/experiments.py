@@ -551,8 +551,9 @@ def demo_schedule(epochs: int) -> list:
     every layer, conv1 and above, for the rest; all at ``DEMO_LEARNING_RATE``.
 
     The study's schedule adds one layer a round at 1e-3 after fc8; that rate, over the demo's few
-    dozen steps, leaves the network where fc8 put it (0.40 against 0.87 from scratch in 16
-    epochs): the demo trains everything below fc8 at once, at the rate scratch gets.
+    dozen steps, leaves the network where fc8 put it (0.40 against 0.87 from scratch, the
+    previous demo's 16 epochs in bfloat16): the demo trains everything below fc8 at once, at
+    the rate scratch gets.
     """
     head = max(1, epochs // 3)
     return [("fc8", head, DEMO_LEARNING_RATE), ("conv1", epochs - head, DEMO_LEARNING_RATE)]
