@@ -331,11 +331,15 @@ class AlexNetBase(BaseEstimator):
     def _optimizer(self, learning_rate):
         # Keras 1's SGD decay, lr / (1 + decay * iterations), is exactly InverseTimeDecay; without
         # decay a plain number, which callbacks (ReduceLROnPlateau) can set.
+        # Keras's SGD takes Python floats only; the checks let ints and NumPy numbers through.
+        learning_rate = float(learning_rate)
         if self.decay > 0:
             learning_rate = keras.optimizers.schedules.InverseTimeDecay(
-                learning_rate, 1, self.decay
+                learning_rate, 1, float(self.decay)
             )
-        return keras.optimizers.SGD(learning_rate, momentum=self.momentum, nesterov=self.nesterov)
+        return keras.optimizers.SGD(
+            learning_rate, momentum=float(self.momentum), nesterov=self.nesterov
+        )
 
     def _user_callbacks(self, total_epochs):
         """The ``callbacks`` parameter, wrapped to see the whole call of fit as one run."""

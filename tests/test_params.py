@@ -125,3 +125,19 @@ def test_scikit_learns_validate_params_is_left_alone(estimator):
 )
 def test_valid_parameters_pass_the_checks(params):
     AlexNetClassifier(**params)._check_params()
+
+
+@pytest.mark.parametrize(
+    "numbers",
+    [
+        {"momentum": 0, "learning_rate": 1, "decay": 0},
+        {"momentum": np.float32(0.9), "learning_rate": np.float32(0.01)},
+    ],
+)
+def test_ints_and_numpy_numbers_that_pass_the_checks_also_train(numbers, digits):
+    # Keras's SGD takes momentum only as a Python float: an int or a NumPy number passed the
+    # parameter checks and then failed after the network was built.
+    X, y = digits
+    clf = AlexNetClassifier(image_size=67, epochs=1, batch_size=10, augment=None, **numbers)
+    clf.fit(X, y)
+    assert clf.n_epochs_ == 1
