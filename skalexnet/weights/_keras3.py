@@ -283,13 +283,7 @@ def _resolve_arch(layers, config, model_names, path, arch) -> str:
                 f"{path}: {source} says {found!r}, but its conv1 has {conv1_filters} filters, as "
                 f"{' and '.join(map(repr, fitting))} AlexNets have: the file contradicts itself."
             )
-    if len(set(said.values())) > 1:
-        raise WeightFileError(
-            f"{path}: the file contradicts itself: "
-            + ", ".join(f"{source} says {found!r}" for source, found in said.items())
-            + "."
-        )
-    found = next(iter(said.values()), None)
+    found = _one_answer(said, path)
     if arch is not None:
         if arch not in fitting or found not in (None, arch):
             held = repr(found) if found else " or ".join(map(repr, fitting))
@@ -310,6 +304,17 @@ def _resolve_arch(layers, config, model_names, path, arch) -> str:
     )
 
 
+def _one_answer(said: dict, path) -> str | None:
+    """What every part of the file that says something agrees on (None if none says)."""
+    if len(set(said.values())) > 1:
+        raise WeightFileError(
+            f"{path}: the file contradicts itself: "
+            + ", ".join(f"{source} says {found!r}" for source, found in said.items())
+            + "."
+        )
+    return next(iter(said.values()), None)
+
+
 def _resolve_preprocessing(record, config, path, arch, preprocessing) -> str:
     """The preprocessing the file records, or ``preprocessing`` where it records none."""
     said = {}
@@ -319,13 +324,7 @@ def _resolve_preprocessing(record, config, path, arch, preprocessing) -> str:
         found = _preprocessing_from_config(config, path)
         if found is not None:
             said["its config"] = found
-    if len(set(said.values())) > 1:
-        raise WeightFileError(
-            f"{path}: the file contradicts itself: "
-            + ", ".join(f"{source} says {found!r}" for source, found in said.items())
-            + "."
-        )
-    found = next(iter(said.values()), None)
+    found = _one_answer(said, path)
     if preprocessing is not None:
         if found is not None and found != preprocessing:
             raise WeightFileError(
