@@ -11,12 +11,13 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ._base import AlexNetBase, TrainingRound, seeded, unchanged_if_raises
 from ._pretrained import build_network
+from ._state import seeded, unchanged_if_raises
+from ._training import AlexNetTrainer, TrainingRound
 from .exceptions import SkippedImagesWarning
 
 
-class AlexNetClassifier(ClassifierMixin, AlexNetBase):
+class AlexNetClassifier(ClassifierMixin, AlexNetTrainer):
     """AlexNet trained from scratch, as a scikit-learn classifier.
 
     The defaults are the 2017 study's first task: SGD with learning rate 0.01, momentum 0.9,

@@ -6,9 +6,10 @@ from sklearn.base import TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, check_memory
 
-from ._base import AlexNetBase, seeded, unchanged_if_raises
+from ._base import AlexNetBase
 from ._identity import data_key, weights_key
 from ._pretrained import build_network
+from ._state import seeded, unchanged_if_raises
 
 FEATURE_LAYERS = (
     "conv1",

@@ -2,9 +2,9 @@
 
 from numbers import Integral, Real
 
-from ._base import TrainingRound
 from ._network import WEIGHTED_LAYERS
 from ._pretrained import build_network
+from ._training import TrainingRound
 from .classifier import AlexNetClassifier
 
 # The study's Task 2: the new top layer first, then one more layer downwards each round.

@@ -1,7 +1,7 @@
 """What skalexnet relies on in Keras beyond its public API, pinned so that a Keras release that
 changes it fails here, by name, instead of quietly changing how estimators train.
 
-``AlexNetBase._build_compiled`` calls Keras's private ``Model._symbolic_build`` on a batch of its
+``AlexNetTrainer._build_compiled`` calls Keras's private ``Model._symbolic_build`` on a batch of its
 own, so that ``fit`` finds the compiled loss and metrics built and never draws a batch from its
 loader to build them: a batch drawn there left the loader's other prefetched batches to open the
 epoch out of order, some twice and some not at all.
@@ -54,6 +54,6 @@ def test_first_epoch_trains_on_each_batch_once_in_order(monkeypatch):
 def test_keras_still_has_the_private_build_the_estimators_call():
     # _build_compiled looks it up with getattr and does nothing without it: say so here.
     assert callable(getattr(keras.Model, "_symbolic_build", None)), (
-        "Keras no longer has Model._symbolic_build; AlexNetBase._build_compiled needs a new way "
+        "Keras no longer has Model._symbolic_build; AlexNetTrainer._build_compiled needs a new way "
         "to build the compiled loss and metrics before fit."
     )
