@@ -11,7 +11,8 @@ import shutil
 import tempfile
 import time
 
-from skalexnet.experiments import STUDY_RESULTS, run_demo
+from skalexnet._report import STUDY_RESULTS
+from skalexnet.experiments import run_demo
 
 DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "docs")
 ROWS = {
