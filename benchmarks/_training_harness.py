@@ -168,6 +168,17 @@ class Session:
         log(f"[{self.backend}] skipped (time limit): {what}")
         self.result["skipped"].append(what)
 
+    def cases(self, label, batch_sizes):
+        """(precision, batch size, description) of each case to measure, in order; the cases
+        past the time limit are recorded as skipped instead."""
+        for precision in self.args.precision:
+            for batch_size in batch_sizes:
+                what = f"{label} {precision} batch {batch_size}"
+                if self.out_of_time():
+                    self.skip(what)
+                else:
+                    yield precision, batch_size, what
+
     def emit(self):
         self.result["global_policy"] = self.keras.config.dtype_policy().name
         print(RESULT_PREFIX + json.dumps(self.result), flush=True)

@@ -25,22 +25,17 @@ def measure(session):
     if sample <= 0:
         return
     full = sample >= args.epoch_images
-    for precision in args.precision:
-        for batch_size in args.epoch_batch_sizes:
-            what = f"study epoch {precision} batch {batch_size}"
-            if session.out_of_time():
-                session.skip(what)
-                continue
-            if full:
-                row = full_epoch(session, precision, batch_size)
-            else:
-                row = estimated_epoch(session, precision, batch_size, sample)
-            session.result["epoch"].append(row)
-            log(
-                f"[{session.backend}] {what}: {row['rate']:.1f} img/s, "
-                f"{row['epoch_seconds'] or args.epoch_images / row['rate']:.2f} s/epoch"
-            )
-            session.emit()
+    for precision, batch_size, what in session.cases("study epoch", args.epoch_batch_sizes):
+        if full:
+            row = full_epoch(session, precision, batch_size)
+        else:
+            row = estimated_epoch(session, precision, batch_size, sample)
+        session.result["epoch"].append(row)
+        log(
+            f"[{session.backend}] {what}: {row['rate']:.1f} img/s, "
+            f"{row['epoch_seconds'] or args.epoch_images / row['rate']:.2f} s/epoch"
+        )
+        session.emit()
 
 
 def full_epoch(session, precision, batch_size):

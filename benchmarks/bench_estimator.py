@@ -18,23 +18,18 @@ def measure(session):
     args, size = session.args, session.args.image_size
     session.result["estimator"] = []
     peer = session.peer("float32")
-    for precision in args.precision:
-        for batch_size in args.batch_sizes:
-            what = f"estimator {precision} batch {batch_size}"
-            if session.out_of_time():
-                session.skip(what)
-                continue
-            n = batch_size * (args.warmup + args.steps)
-            X, y = session.images(n)
-            log(f"[{session.backend}] {what}: fit on {n} images")
-            clf = session.classifier(precision, batch_size, epochs=1, augment=None)
-            # The peer's reference: one step just before the fit and one just after.
-            peer_seconds = session.timed_peer_step(peer, batch_size, size)
-            rate, _ = session.timed_fit(clf, X, y)
-            peer_seconds += session.timed_peer_step(peer, batch_size, size)
-            peer_rate = 2 * batch_size / peer_seconds
-            session.result["estimator"].append([clf.precision_, batch_size, rate, peer_rate])
-            log(f"[{session.backend}]   {rate:.1f} img/s, peer float32 {peer_rate:.1f}")
+    for precision, batch_size, what in session.cases("estimator", args.batch_sizes):
+        n = batch_size * (args.warmup + args.steps)
+        X, y = session.images(n)
+        log(f"[{session.backend}] {what}: fit on {n} images")
+        clf = session.classifier(precision, batch_size, epochs=1, augment=None)
+        # The peer's reference: one step just before the fit and one just after.
+        peer_seconds = session.timed_peer_step(peer, batch_size, size)
+        rate, _ = session.timed_fit(clf, X, y)
+        peer_seconds += session.timed_peer_step(peer, batch_size, size)
+        peer_rate = 2 * batch_size / peer_seconds
+        session.result["estimator"].append([clf.precision_, batch_size, rate, peer_rate])
+        log(f"[{session.backend}]   {rate:.1f} img/s, peer float32 {peer_rate:.1f}")
 
 
 def report(args, result):
