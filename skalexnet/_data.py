@@ -69,11 +69,6 @@ def as_path_list(X) -> list[str] | None:
     return [str(os.fsdecode(p)) for p in values]
 
 
-def is_path_sequence(X) -> bool:
-    """True when X is a sequence of file paths (see :func:`as_path_list`)."""
-    return as_path_list(X) is not None
-
-
 def as_image_list(X) -> list[np.ndarray] | None:
     """X as a list of images when X is a list or tuple of arrays of different shapes, else None.
 
