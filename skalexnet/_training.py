@@ -21,6 +21,7 @@ from ._checkpoint import (
     write_checkpoint,
 )
 from ._network import WEIGHTED_LAYERS
+from ._optimizer import SGD
 from ._state import seeded
 
 
@@ -73,9 +74,7 @@ class AlexNetTrainer(AlexNetBase):
             learning_rate = keras.optimizers.schedules.InverseTimeDecay(
                 learning_rate, 1, float(self.decay)
             )
-        return keras.optimizers.SGD(
-            learning_rate, momentum=float(self.momentum), nesterov=self.nesterov
-        )
+        return SGD(learning_rate, momentum=float(self.momentum), nesterov=self.nesterov)
 
     def _user_callbacks(self, total_epochs):
         """The ``callbacks`` parameter, wrapped to see the whole call of fit as one run."""
