@@ -21,7 +21,7 @@ from ._data import (
 )
 from ._network import ARCHITECTURES, min_image_size
 from ._params import CHOICE_PARAMS, NUMERIC_PARAMS, check_choice, check_number
-from ._precision import dtype_policy, resolve_precision
+from ._precision import layer_dtypes, resolve_precision
 
 PREDICT_BATCH_SIZE = 64
 
@@ -142,9 +142,10 @@ class AlexNetBase(BaseEstimator):
 
     # -- devices and precision ---------------------------------------------------------------
 
-    def _dtype_policy(self):
+    def _layer_dtypes(self):
+        """``build_alexnet``'s dtype policies for ``precision``; sets ``precision_``."""
         self.precision_ = resolve_precision(self.precision)
-        return dtype_policy(self.precision_)
+        return layer_dtypes(self.precision_)
 
     def _n_devices(self):
         if getattr(self, "distribution", None) is None:

@@ -1,9 +1,19 @@
-"""Numerical precision: float32, or bfloat16 compute where the hardware is fast at it.
+"""Numerical precision: float32, or bfloat16 compute in the layers where the hardware is fast at it.
 
 Mixed bfloat16 keeps variables, the loss and the outputs in float32 and computes in bfloat16. It
-roughly doubles training speed on GPUs and on CPUs with AMX (and AVX-512 BF16), and is many times
-slower on CPUs without them, where bfloat16 matrix products are emulated: measured 11-15x slower
-on an AVX2-only AMD EPYC. So 'auto' picks bfloat16 only where it can be fast.
+is many times slower on CPUs without native bfloat16, where bfloat16 matrix products are emulated
+(11-15x on an AVX2-only AMD EPYC), and pays per layer where it is native. Measured with
+``benchmarks/bench_network.py --precision float32 bfloat16 bfloat16_conv`` (227 px, batch 16-64):
+
+- a GPU (H100): bfloat16 in every layer is fastest;
+- a 2-core Xeon with AMX: bfloat16 in the convolutions (conv1-pool5) trains about 1.9x and
+  infers about 2.1x faster than float32, while bfloat16 in fc6-fc8 costs more than it saves
+  (at these batch sizes their float32 weights are read and cast at every step, a memory-bound
+  pass as long as the matrix product itself): 'bfloat16_conv' beat 'bfloat16' by 3-30 %.
+
+So 'auto' picks 'bfloat16' on a GPU, 'bfloat16_conv' on a CPU with AMX, and 'float32' elsewhere
+(AVX-512 BF16 without AMX was measured slower in bfloat16 than in float32 as a whole network,
+and not per layer).
 """
 
 import functools
@@ -12,24 +22,32 @@ import keras
 
 from ._cpu import cpu_flags
 
-PRECISIONS = ("auto", "float32", "bfloat16")
+PRECISIONS = ("auto", "float32", "bfloat16", "bfloat16_conv")
 
-# Keras dtype policies: each layer gets its own, so the global policy is never touched.
-_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
+# Keras dtype policies of (the input scaling and convolutional layers, fc6-fc8), each set on the
+# network's own layers, so that the global policy is never touched.
+_POLICIES = {
+    "float32": ("float32", "float32"),
+    "bfloat16": ("mixed_bfloat16", "mixed_bfloat16"),
+    "bfloat16_conv": ("mixed_bfloat16", "float32"),
+}
 
 
 def resolve_precision(precision: str) -> str:
-    """'float32' or 'bfloat16': ``precision`` itself, or what 'auto' picks on this machine."""
+    """``precision`` itself, or what 'auto' picks on this machine (see the module's notes)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {list(PRECISIONS)}; got {precision!r}.")
-    if precision == "auto":
-        return "bfloat16" if fast_bfloat16() else "float32"
-    return precision
+    if precision != "auto":
+        return precision
+    if _accelerator_supports_bfloat16():
+        return "bfloat16"
+    return "bfloat16_conv" if _cpu_has_amx() else "float32"
 
 
-def dtype_policy(precision: str) -> str:
-    """The Keras dtype policy name for a resolved precision."""
-    return _POLICIES[precision]
+def layer_dtypes(precision: str) -> dict:
+    """``build_alexnet``'s ``dtype`` and ``fc_dtype`` for a resolved precision."""
+    conv, fc = _POLICIES[precision]
+    return {"dtype": conv, "fc_dtype": fc}
 
 
 @functools.cache
@@ -59,5 +77,5 @@ def _accelerator_supports_bfloat16() -> bool:
 
 def _cpu_has_amx() -> bool:
     # AMX tiles with bfloat16 (Intel Sapphire Rapids and later) are what make bfloat16 fast on a
-    # CPU; AVX-512 BF16 alone was not measured, so it does not count.
+    # CPU; AVX-512 BF16 alone measured slower than float32.
     return "amx_bf16" in cpu_flags()

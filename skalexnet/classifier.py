@@ -236,7 +236,7 @@ class AlexNetClassifier(ClassifierMixin, AlexNetTrainer):
             n_classes=n_classes,
             image_size=self.image_size,
             arch=self.arch,
-            dtype=self._dtype_policy(),
+            **self._layer_dtypes(),
             seed=self._seed_,
         )
 

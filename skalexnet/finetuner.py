@@ -176,7 +176,7 @@ precision, distribution, warm_start, random_state, verbose
             image_size=self.image_size,
             arch=self.arch,
             new_top=True,
-            dtype=self._dtype_policy(),
+            **self._layer_dtypes(),
             seed=self._seed_,
         )
 

@@ -1,4 +1,5 @@
-"""precision='bfloat16': mixed precision scoped to the estimator, float32 outputs."""
+"""precision='bfloat16' and 'bfloat16_conv': mixed precision scoped to the estimator's layers,
+float32 outputs, and 'auto' choosing between them by the hardware."""
 
 import keras
 import numpy as np
@@ -10,11 +11,34 @@ from skalexnet import AlexNetClassifier, _precision
 COMMON = {"image_size": DIGITS_IMAGE_SIZE, "augment": None, "random_state": 0}
 
 
-@pytest.mark.parametrize(("fast", "expected"), [(True, "bfloat16"), (False, "float32")])
-def test_auto_picks_bfloat16_only_where_it_is_fast(monkeypatch, fast, expected):
-    monkeypatch.setattr(_precision, "fast_bfloat16", lambda: fast)
+@pytest.mark.parametrize(
+    ("gpu", "amx", "expected"),
+    [
+        (True, False, "bfloat16"),
+        (False, True, "bfloat16_conv"),  # fc6-fc8 measured faster in float32 on an AMX Xeon
+        (False, False, "float32"),
+    ],
+)
+def test_auto_picks_the_precision_measured_fastest_on_the_hardware(monkeypatch, gpu, amx, expected):
+    monkeypatch.setattr(_precision, "_accelerator_supports_bfloat16", lambda: gpu)
+    monkeypatch.setattr(_precision, "_cpu_has_amx", lambda: amx)
     assert _precision.resolve_precision("auto") == expected
-    assert _precision.resolve_precision("float32") == "float32"
+    for precision in ("float32", "bfloat16", "bfloat16_conv"):
+        assert _precision.resolve_precision(precision) == precision
+
+
+def test_bfloat16_conv_computes_the_convolutions_in_bfloat16_and_fc6_to_fc8_in_float32():
+    images, labels = digit_images()
+    clf = AlexNetClassifier(epochs=0, precision="bfloat16_conv", **COMMON).fit(images[:8], labels[:8])
+    policies = {layer.name: layer.dtype_policy.name for layer in clf.model_.layers[1:]}
+    assert clf.precision_ == "bfloat16_conv"
+    assert policies["preprocess"] == "float32"  # bfloat16 subtraction measured slower on CPUs
+    for name in ("conv1", "norm1", "pool2", "conv5", "pool5"):
+        assert policies[name] == "mixed_bfloat16", name
+    for name in ("fc6", "drop6", "fc7", "fc8", "prob"):
+        assert policies[name] == "float32", name
+    assert keras.config.dtype_policy().name == "float32"
+    assert clf.predict_proba(images[:4]).dtype == np.float32
 
 
 def test_bfloat16_is_set_on_the_network_only_and_outputs_stay_float32():
@@ -47,10 +71,11 @@ def test_bfloat16_training_reaches_the_float32_accuracy_within_one_point():
     X, y, X_test, y_test = images[:1200], labels[:1200], images[1200:], labels[1200:]
     params = {**COMMON, "epochs": 6, "batch_size": 32, "learning_rate": 0.02}
     accuracy = {}
-    for precision in ("float32", "bfloat16"):
+    for precision in ("float32", "bfloat16", "bfloat16_conv"):
         clf = AlexNetClassifier(precision=precision, **params).fit(X, y)
         accuracy[precision] = clf.score(X_test, y_test)
         assert keras.config.dtype_policy().name == "float32"
     print(f"digits, 6 epochs: {accuracy}")
     assert accuracy["float32"] >= 0.9
     assert accuracy["bfloat16"] >= accuracy["float32"] - 0.01
+    assert accuracy["bfloat16_conv"] >= accuracy["float32"] - 0.01
