@@ -61,13 +61,49 @@ class TorchAlexNet(nn.Module):
         return self.fc8(x)
 
 
-class PeerSteps:
-    """One training and one inference step of the PyTorch AlexNet, for interleaved timing.
+def native_bfloat16(device: str) -> bool:
+    """Whether ``device`` runs bfloat16 natively: a CUDA GPU, or a CPU with AMX or AVX-512 BF16
+    (elsewhere autocast emulates it, many times slower: no serious user would run it)."""
+    if device == "cuda":
+        return True
+    from skalexnet._cpu import cpu_flags
 
-    Same optimizer (SGD, lr 0.01, momentum 0.9, Nesterov) and loss (cross-entropy on the logits)
-    as the estimator. The model and its fixed batches live on ``device`` ('cpu' or 'cuda'), in
-    the channels-last memory format when ``channels_last`` (what cuDNN's tensor-core
-    convolutions read natively); ``precision='bfloat16'`` runs under ``torch.autocast(device,
+    return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
+
+
+def peer_variants(device: str) -> dict:
+    """The plain PyTorch loops a serious PyTorch user would try on ``device``: name -> PeerSteps
+    options. The best of them on the machine is the peer that skalexnet is measured against."""
+    variants = {
+        "float32 NCHW": {"precision": "float32", "channels_last": False},
+        "float32 channels_last": {"precision": "float32", "channels_last": True},
+    }
+    if native_bfloat16(device):
+        variants["bfloat16 autocast channels_last"] = {
+            "precision": "bfloat16",
+            "channels_last": True,
+        }
+        variants["bfloat16 autocast channels_last, fused SGD"] = {
+            "precision": "bfloat16",
+            "channels_last": True,
+            "fused_sgd": True,
+        }
+    else:
+        variants["float32 channels_last, fused SGD"] = {
+            "precision": "float32",
+            "channels_last": True,
+            "fused_sgd": True,
+        }
+    return variants
+
+
+class PeerSteps:
+    """Training and inference steps of the PyTorch AlexNet, for interleaved timing.
+
+    Same optimizer (SGD, lr 0.01, momentum 0.9, Nesterov; ``fused_sgd``: torch's fused kernel,
+    one pass over each weight) and loss (cross-entropy on the logits) as the estimator. The model
+    and its fixed batches live on ``device`` ('cpu' or 'cuda'), in the channels-last memory
+    format when ``channels_last``; ``precision='bfloat16'`` runs under ``torch.autocast(device,
     bfloat16)``. Every step ends with a ``.item()``, so it returns when the device is done.
     """
 
@@ -79,6 +115,7 @@ class PeerSteps:
         seed=0,
         device="cpu",
         channels_last=False,
+        fused_sgd=False,
     ):
         torch.manual_seed(seed)
         self.device = torch.device(device)
@@ -87,10 +124,15 @@ class PeerSteps:
             self.device, memory_format=self.memory_format
         )
         self.optimizer = torch.optim.SGD(
-            self.model.parameters(), lr=0.01, momentum=0.9, nesterov=True
+            self.model.parameters(),
+            lr=0.01,
+            momentum=0.9,
+            nesterov=True,
+            **({"fused": True} if fused_sgd else {}),
         )
         self.loss_fn = nn.CrossEntropyLoss()
         self.autocast = precision == "bfloat16"
+        self.fused_sgd = fused_sgd
         self._inputs = {}
 
     def inputs(self, batch_size, image_size):
@@ -104,11 +146,16 @@ class PeerSteps:
             self._inputs[key] = (x, y.to(self.device))
         return self._inputs[key]
 
+    def from_uint8(self, images: np.ndarray) -> torch.Tensor:
+        """(n, h, w, 3) uint8 images as the float32 NCHW batch the model reads, on the device."""
+        x = torch.from_numpy(images).to(self.device).permute(0, 3, 1, 2)  # a channels-last view
+        return x.float().contiguous(memory_format=self.memory_format)
+
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast)
 
-    def train_step(self, batch_size, image_size):
-        x, y = self.inputs(batch_size, image_size)
+    def step(self, x, y):
+        """One SGD step on batch (x, y); returns the loss."""
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
@@ -117,11 +164,24 @@ class PeerSteps:
         self.optimizer.step()
         return loss.item()
 
+    def train_step(self, batch_size, image_size):
+        return self.step(*self.inputs(batch_size, image_size))
+
     def infer_step(self, batch_size, image_size):
         x, _ = self.inputs(batch_size, image_size)
         self.model.eval()
         with torch.inference_mode(), self._autocast():
             return self.model(x).float().sum().item()
+
+    def train_epoch(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed=0):
+        """What a PyTorch user writes to train on uint8 images in memory: shuffle, then per batch
+        gather, convert to float32 NCHW and step. Yields after each step (for timing)."""
+        order = np.random.default_rng(seed).permutation(len(images))
+        targets = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            index = order[start : start + batch_size]
+            self.step(self.from_uint8(images[index]), targets[index].to(self.device))
+            yield
 
 
 def load_keras_weights(peer, keras_model):

@@ -26,13 +26,13 @@ import numpy as np
 RESULT_PREFIX = "BENCH_RESULT "
 STUDY_EPOCH_IMAGES = 2000
 STUDY_BATCH_SIZE = 16
-POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
+PRECISIONS = ("auto", "float32", "bfloat16", "bfloat16_conv")  # skalexnet's
 JIT_COMPILE = {"auto": "auto", "true": True, "false": False}
 SOFT_MARGIN_S = 30  # workers start no new measurement this long before the time limit
 
 CPU_DEFAULTS = {
     "backends": ["torch"],
-    "precision": ["float32"],
+    "precision": ["auto"],
     "batch_sizes": [32, 64],
     "infer_batch_sizes": None,  # the training batch sizes
     "steps": 3,
@@ -60,7 +60,7 @@ def parse_args(argv=None, description=None):
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--gpu", action="store_true", help="the preset for one CUDA GPU")
     parser.add_argument("--backends", nargs="+")
-    parser.add_argument("--precision", nargs="+", choices=sorted(POLICIES))
+    parser.add_argument("--precision", nargs="+", choices=PRECISIONS)
     parser.add_argument("--batch-sizes", nargs="+", type=int, help="training batch sizes")
     parser.add_argument(
         "--infer-batch-sizes", nargs="+", type=int, help="default: the training batch sizes"
@@ -68,6 +68,9 @@ def parse_args(argv=None, description=None):
     parser.add_argument("--image-size", type=int, default=227)
     parser.add_argument("--steps", type=int, help="timed steps per measurement")
     parser.add_argument("--warmup", type=int, help="untimed steps before timing")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="estimator fits (and peer loops) per case"
+    )
     parser.add_argument("--epoch-images", type=int, default=STUDY_EPOCH_IMAGES)
     parser.add_argument(
         "--epoch-sample",
@@ -92,7 +95,6 @@ def parse_args(argv=None, description=None):
     parser.add_argument("--python", default=sys.executable, help="interpreter of the workers")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--deadline", type=float, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--peer-bf16", action="store_true", help=argparse.SUPPRESS)
     known, _ = parser.parse_known_args(argv)
     parser.set_defaults(**(GPU_PRESET if known.gpu else CPU_DEFAULTS))
     args = parser.parse_args(argv)
@@ -122,7 +124,7 @@ class Session:
         self.backend = keras.backend.backend()
         self.rng = np.random.default_rng(0)
         self._pool = None
-        self._peers = {}
+        self._peers = None
         self.result = {
             "backend": self.backend,
             "versions": {"keras": keras.__version__},
@@ -144,7 +146,6 @@ class Session:
 
         self.torch = torch
         self.peer_device = "cuda" if device["gpu"] and torch.cuda.is_available() else "cpu"
-        self.channels_last = self.peer_device == "cuda"
         device["peer"] = self.peer_device
         if self.peer_device == "cuda":
             device["peer_name"] = torch.cuda.get_device_name()
@@ -152,8 +153,11 @@ class Session:
             # torch's defaults: TF32 in cuDNN convolutions, full float32 in matrix products.
             device["float32_matmul"] = torch.get_float32_matmul_precision()
             device["tf32_cudnn"] = getattr(torch.backends.cudnn, "allow_tf32", None)
-        device["peer_layout"] = "channels_last" if self.channels_last else "channels_first"
         self.result["torch_threads"] = torch.get_num_threads()
+        from _peer_torch import peer_variants
+
+        self.result["peer_variants"] = list(peer_variants(self.peer_device))
+        self.result["precisions"] = {p: self.resolved(p) for p in args.precision}
         self.result["versions"].setdefault("torch", torch.__version__)
 
         log(f"[{self.backend}] checking that the peer computes the same function")
@@ -206,39 +210,43 @@ class Session:
             **params,
         )
 
-    def peer(self, precision):
-        """The plain PyTorch AlexNet's training and inference steps, one per precision."""
-        from _peer_torch import PeerSteps
+    def peers(self):
+        """The plain PyTorch AlexNet in each variant a PyTorch user would try on this device
+        (``_peer_torch.peer_variants``): name -> its training and inference steps."""
+        from _peer_torch import PeerSteps, peer_variants
 
-        if precision not in self._peers:
-            self._peers[precision] = PeerSteps(
-                precision,
-                image_size=self.args.image_size,
-                device=self.peer_device,
-                channels_last=self.channels_last,
-            )
-        return self._peers[precision]
+        if self._peers is None:
+            self._peers = {
+                name: PeerSteps(image_size=self.args.image_size, device=self.peer_device, **options)
+                for name, options in peer_variants(self.peer_device).items()
+            }
+        return self._peers
+
+    def resolved(self, precision):
+        """skalexnet's precision as the estimators resolve it ('auto' -> what it picks here)."""
+        from skalexnet._precision import resolve_precision
+
+        return resolve_precision(precision)
 
     def build_keras(self, precision):
-        """The estimator's network, compiled as it compiles it; mixed_bfloat16 on its layers."""
+        """The estimator's network in ``precision``, compiled as the estimator compiles it."""
         from skalexnet import build_alexnet
+        from skalexnet._precision import layer_dtypes
 
-        model = build_alexnet(
-            "original", n_classes=2, image_size=self.args.image_size, dtype=POLICIES[precision]
-        )
-        compute_dtype = model.get_layer("conv1").compute_dtype
-        expected = "bfloat16" if precision == "bfloat16" else "float32"
-        assert compute_dtype == expected, (precision, compute_dtype)
+        dtypes = layer_dtypes(self.resolved(precision))
+        model = build_alexnet("original", n_classes=2, image_size=self.args.image_size, **dtypes)
+        assert model.get_layer("conv1").dtype_policy.name == dtypes["dtype"], dtypes
+        assert model.get_layer("fc6").dtype_policy.name == dtypes["fc_dtype"], dtypes
         compile_as_the_estimator(model, JIT_COMPILE[self.args.jit_compile])
         return model
 
     def check_same_function(self):
         """Largest |difference| of the Keras model's and the peer's logits, same weights."""
-        from _peer_torch import load_keras_weights
+        from _peer_torch import PeerSteps, load_keras_weights
 
         keras, torch, size = self.keras, self.torch, self.args.image_size
         model = self.build_keras("float32")
-        peer = self.peer("float32").model.eval()
+        peer = PeerSteps(image_size=size, device=self.peer_device).model.eval()
         load_keras_weights(peer, model)
         x = self.rng.uniform(0, 255, (2, size, size, 3)).astype("float32")
         logits = keras.Model(model.input, model.get_layer("fc8").output).predict_on_batch(x)
@@ -248,12 +256,18 @@ class Session:
         scale = float(np.abs(peer_logits).max())
         return float(np.abs(np.asarray(logits) - peer_logits).max()), scale
 
-    def timed_peer_step(self, peer, batch_size, size) -> float:
-        """Seconds of one training step of the peer, finished on the device."""
-        start = time.perf_counter()
-        peer.train_step(batch_size, size)
+    def peer_fit_rate(self, peer, X, y, batch_size):
+        """images/s of the peer's own loop over uint8 images X (``PeerSteps.train_epoch``),
+        steady state: the clock starts after ``--warmup`` steps."""
+        steps = peer.train_epoch(X, y, batch_size)
+        for _ in range(self.args.warmup):
+            next(steps)
         self.synchronize()
-        return time.perf_counter() - start
+        start, n = time.perf_counter(), 0
+        for _ in steps:
+            n += 1
+        self.synchronize()
+        return n * batch_size / (time.perf_counter() - start)
 
     def timed_fit(self, clf, X, y):
         """Fit clf (warm_start) twice: once on one batch to build and warm up, then timed.
@@ -362,25 +376,24 @@ def is_installed(python, module):
     return subprocess.run([python, "-c", code], capture_output=True).returncode == 0
 
 
-def worker_command(args, script, backend, deadline, peer_bf16):
+def worker_command(args, script, backend, deadline):
     command = [args.python, os.path.abspath(script), "--worker", backend]
     command += ["--backends", backend, "--precision", *args.precision]
     command += ["--batch-sizes", *map(str, args.batch_sizes)]
     command += ["--infer-batch-sizes", *map(str, args.infer_batch_sizes)]
     command += ["--image-size", str(args.image_size), "--steps", str(args.steps)]
     command += ["--warmup", str(args.warmup), "--epoch-images", str(args.epoch_images)]
+    command += ["--repeats", str(args.repeats)]
     command += ["--epoch-sample", str(args.epoch_sample)]
     command += ["--epoch-batch-sizes", *map(str, args.epoch_batch_sizes)]
     command += ["--require-gpu" if args.require_gpu else "--no-require-gpu"]
     command += ["--jit-compile", args.jit_compile]
     if deadline:
         command += ["--deadline", repr(deadline - SOFT_MARGIN_S)]
-    if peer_bf16:
-        command.append("--peer-bf16")
     return command
 
 
-def run_backend(args, script, backend, peer_bf16, deadline, jax_cache):
+def run_backend(args, script, backend, deadline, jax_cache):
     """The worker's last result (None if it printed none), after it ends or the time limit."""
     env = {
         **os.environ,
@@ -393,7 +406,7 @@ def run_backend(args, script, backend, peer_bf16, deadline, jax_cache):
         # of identical train steps (a new estimator, a warm-start fit).
         env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         env.setdefault("JAX_COMPILATION_CACHE_DIR", jax_cache)
-    command = worker_command(args, script, backend, deadline, peer_bf16)
+    command = worker_command(args, script, backend, deadline)
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
     results = []
 
@@ -431,7 +444,7 @@ def print_device(result):
     if "not_run" in result:
         print(f"skipped: {result['not_run']}")
         return
-    peer = f"peer (torch) on {device['peer']}, {device['peer_layout']}"
+    peer = f"peer (torch) on {device['peer']}, variants: {', '.join(result['peer_variants'])}"
     if device["peer"] == "cuda":
         peer += (
             f" ({device['peer_name']}, CUDA {device['cuda']}; torch float32 matmul precision "
@@ -484,8 +497,7 @@ def main(measurements, script, description, argv=None):
                 print(f"skipped {backend}: too little time left")
                 continue
             log(f"== {backend} ==")
-            peer_bf16 = measured == 0
-            result = run_backend(args, script, backend, peer_bf16, deadline, jax_cache)
+            result = run_backend(args, script, backend, deadline, jax_cache)
             if result is None:
                 print(f"{backend}: no result")
                 continue
