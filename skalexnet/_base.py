@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_array, check_consistent_length, valid
 
 from ._augment import resolve_augmentation
 from ._data import (
+    DECODE_WORKERS,
     ImageBatches,
     as_image_list,
     as_image_set,
@@ -128,6 +129,10 @@ class AlexNetBase(BaseEstimator):
             targets,
             sample_weight,
             batch_size=batch_size,
+            # Prediction loads each batch when the network asks for it, its files decoded in
+            # parallel: loading ahead, on the cores that compute, extracted pool5 from JPEG files
+            # 7 % slower (2-core AMX Xeon). Training, whose steps take longer, loads ahead.
+            workers=DECODE_WORKERS if training else 1,
             shuffle=training,
             augmentation=resolve_augmentation(getattr(self, "augment", None)) if training else None,
             seed=getattr(self, "_seed_", 0),

@@ -175,7 +175,7 @@ def test_crop_stores_256_227_of_image_size_and_batches_are_cut_to_image_size(dig
     images = FileImages(digits_png.filenames[:3], 227, resize="crop")
     assert images.load([0]).shape == (1, 256, 256, 3)
     (x,) = ImageBatches(images, batch_size=3, workers=1)[0]
-    assert x.shape == (3, 227, 227, 3) and x.dtype == np.float32
+    assert x.shape == (3, 227, 227, 3) and x.dtype == np.uint8  # the network casts
 
 
 def test_draft_mode_decodes_a_large_jpeg_much_like_a_full_decode(china):
