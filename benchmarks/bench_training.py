@@ -4,11 +4,13 @@ The peer (``_peer_torch.py``) is the same 'original' AlexNet written directly in
 grouped convolutions, ``F.local_response_norm``), with the same optimizer (SGD, lr 0.01, momentum
 0.9, Nesterov) and loss (cross-entropy). Each Keras backend runs in its own subprocess
 (``KERAS_BACKEND`` set), which also measures the peer on the device Keras computes on (CUDA when
-Keras uses a GPU: channels-last there, channels-first on CPU), so every ratio compares numbers
-taken in the same process and time window. Before timing, the worker copies the Keras weights into
-the peer and prints the largest difference of their outputs: the two compute the same function.
-On a GPU every timer is read after ``torch.cuda.synchronize()`` (JAX results come back as NumPy,
-which waits for them).
+Keras uses a GPU), in every variant a PyTorch user would try there (``_peer_torch.peer_variants``:
+float32 NCHW and channels-last, and where bfloat16 is native, bfloat16 autocast channels-last
+with torch's default and its fused SGD), so every ratio compares numbers taken in the same
+process and time window, against the fastest variant. Before timing, the worker copies the Keras
+weights into the peer and prints the largest difference of their outputs: the two compute the
+same function. On a GPU every timer is read after ``torch.cuda.synchronize()`` (JAX results come
+back as NumPy, which waits for them).
 
 Prints a header (CPU, Python), then per backend, as soon as its worker ends, the device and
 versions and three tables, one per measurement, each also runnable alone with the same options
@@ -16,21 +18,22 @@ versions and three tables, one per measurement, each also runnable alone with th
 the options, the workers and the peer they share):
 
 1. ``bench_network.py``: the network's cost, ``train_on_batch`` / ``predict_on_batch`` images/s
-   per precision and batch size against the peer in float32 and bfloat16, interleaved.
+   per precision and batch size against every peer variant, interleaved.
 2. ``bench_epoch.py``: seconds for one epoch of the study's Task 1 (2000 uint8 images,
    ``augment='study'``) through ``AlexNetClassifier.fit``.
 3. ``bench_estimator.py``: ``AlexNetClassifier(epochs=1, augment=None).fit(X_uint8, y)``, steady
-   state, against the peer's float32 training rate.
+   state, against every peer variant's own loop over the same uint8 images.
 
-bfloat16 is the estimator's ``precision='bfloat16'`` (``build_alexnet(dtype='mixed_bfloat16')``
-for the network cost): Keras's 'mixed_bfloat16' policy on the network's layers; the global dtype
+``--precision`` takes the estimators' values ('auto', the default, and what it resolves to here
+are printed): 'bfloat16' is Keras's 'mixed_bfloat16' policy on every layer, 'bfloat16_conv' on
+the convolutional layers only (``build_alexnet(dtype=..., fc_dtype=...)``); the global dtype
 policy is never set, and the worker reports that it stayed float32. On CPUs without native bf16
 (AVX2 only) bfloat16 is many times slower.
 
 Examples::
 
-    python benchmarks/bench_training.py                      # torch, float32: about 5 minutes
-    python benchmarks/bench_training.py --precision float32 bfloat16
+    python benchmarks/bench_training.py                      # torch, 'auto': about 5 minutes
+    python benchmarks/bench_training.py --precision auto bfloat16 float32
     /work/bench-venv/bin/python benchmarks/bench_training.py --backends torch jax tensorflow \\
         --batch-sizes 32 --epoch-sample 0
     python benchmarks/bench_training.py --gpu                # torch and jax on a GPU, ~4 minutes

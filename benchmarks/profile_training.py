@@ -8,7 +8,7 @@ target is missed.
 
 Examples::
 
-    python benchmarks/profile_training.py                       # float32, batch 32
+    python benchmarks/profile_training.py                       # 'auto', batch 32
     python benchmarks/profile_training.py --precision bfloat16 --steps 1
 """
 
@@ -25,6 +25,7 @@ import keras
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 from _training_harness import compile_as_the_estimator
+from skalexnet._precision import PRECISIONS, layer_dtypes, resolve_precision
 # isort: on
 
 build_alexnet = skalexnet.build_alexnet
@@ -46,13 +47,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--image-size", type=int, default=227)
-    parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
     parser.add_argument("--steps", type=int, default=3)
     args = parser.parse_args()
     assert keras.backend.backend() == "torch", "this profile reads torch's profiler"
 
-    dtype = "mixed_bfloat16" if args.precision == "bfloat16" else "float32"
-    model = build_alexnet(n_classes=2, image_size=args.image_size, dtype=dtype, seed=0)
+    precision = resolve_precision(args.precision)
+    model = build_alexnet(
+        n_classes=2, image_size=args.image_size, seed=0, **layer_dtypes(precision)
+    )
     compile_as_the_estimator(model)  # its optimizer, loss and metrics
     rng = np.random.default_rng(0)
     size, batch = args.image_size, args.batch_size
@@ -67,7 +70,8 @@ def main():
             model.train_on_batch(x, y)
         seconds = time.perf_counter() - start
     print(
-        f"{args.precision}, batch {batch}, {size}x{size}, {torch.get_num_threads()} threads: "
+        f"{args.precision} ({precision}), batch {batch}, {size}x{size}, "
+        f"{torch.get_num_threads()} threads: "
         f"{args.steps * batch / seconds:.1f} images/s training ({seconds / args.steps:.2f} s/step)"
     )
 

@@ -108,11 +108,14 @@ class AlexNetClassifier(ClassifierMixin, AlexNetTrainer):
         ``GridSearchCV`` can share one ``checkpoint_dir``, and a search rerun after a crash
         resumes each fit. Delete the folder to train afresh. Early stopping's patience count
         and the state of user ``callbacks`` start anew on resuming.
-    precision : {'auto', 'float32', 'bfloat16'}, default='auto'
+    precision : {'auto', 'float32', 'bfloat16', 'bfloat16_conv'}, default='auto'
         'bfloat16' computes in bfloat16 with float32 variables, loss and outputs (Keras's
-        'mixed_bfloat16' policy, set on this network's layers only, never globally). 'auto'
-        picks 'bfloat16' where it runs fast (a GPU, or a CPU with AMX) and 'float32' elsewhere:
-        on CPUs without AMX, bfloat16 is many times slower.
+        'mixed_bfloat16' policy, set on this network's layers only, never globally);
+        'bfloat16_conv' does so in the convolutional layers (conv1-pool5) and computes fc6-fc8
+        in float32. 'auto' picks what measured fastest on the hardware: 'bfloat16' on a GPU,
+        'bfloat16_conv' on a CPU with AMX (where bfloat16 in fc6-fc8 cost more than it saved),
+        'float32' elsewhere (on CPUs without AMX, bfloat16 is many times slower). Digits train
+        to the float32 accuracy within one point in each (``tests/test_precision.py``).
     distribution : {None, 'data_parallel'}, default=None
         'data_parallel' trains on every device of ``keras.distribution.list_devices()``, each
         batch split over them (Keras's ``DataParallel``, JAX backend only); None uses one.
@@ -137,7 +140,7 @@ class AlexNetClassifier(ClassifierMixin, AlexNetTrainer):
         ``val_accuracy`` when ``validation_data`` is given.
     n_epochs_ : int
         Epochs trained so far.
-    precision_ : {'float32', 'bfloat16'}
+    precision_ : {'float32', 'bfloat16', 'bfloat16_conv'}
         The precision the network computes in (what 'auto' picked).
     n_features_in_ : int
         Number of columns of X when X was a 2-D array.

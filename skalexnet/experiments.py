@@ -51,7 +51,7 @@ class Settings:
         fc8 at 1e-2, then fc7 ... conv1 at 1e-3, with ``epochs`` spread over them.
     augment : {'study', 'paper', None} or dict, default='study'
         Training-time augmentation for training from scratch and fine-tuning.
-    precision : {'auto', 'float32', 'bfloat16'}, default='auto'
+    precision : {'auto', 'float32', 'bfloat16', 'bfloat16_conv'}, default='auto'
         As for :class:`~skalexnet.AlexNetClassifier`, for every task.
     checkpoint_dir : str or None, default=None
         When set, training from scratch and fine-tuning checkpoint every epoch in

@@ -90,7 +90,7 @@ precision, distribution, warm_start, random_state, verbose
         ``trainable_layers`` (the weighted layers that trained).
     n_epochs_ : int
         Epochs trained so far, over all rounds.
-    precision_ : {'float32', 'bfloat16'}
+    precision_ : {'float32', 'bfloat16', 'bfloat16_conv'}
         The precision the network computes in.
     skipped_files_ : list of str
         Unreadable image files left out by ``fit`` (``on_error='skip'``).

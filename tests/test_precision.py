@@ -29,7 +29,9 @@ def test_auto_picks_the_precision_measured_fastest_on_the_hardware(monkeypatch, 
 
 def test_bfloat16_conv_computes_the_convolutions_in_bfloat16_and_fc6_to_fc8_in_float32():
     images, labels = digit_images()
-    clf = AlexNetClassifier(epochs=0, precision="bfloat16_conv", **COMMON).fit(images[:8], labels[:8])
+    clf = AlexNetClassifier(epochs=0, precision="bfloat16_conv", **COMMON).fit(
+        images[:8], labels[:8]
+    )
     policies = {layer.name: layer.dtype_policy.name for layer in clf.model_.layers[1:]}
     assert clf.precision_ == "bfloat16_conv"
     assert policies["preprocess"] == "float32"  # bfloat16 subtraction measured slower on CPUs
