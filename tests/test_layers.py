@@ -10,6 +10,7 @@ from skalexnet._layers import (
     ImagePreprocessing,
     LocalResponseNormalization,
 )
+from skalexnet._network import PREPROCESSING, build_alexnet
 
 
 def lrn_reference(x, size, alpha, beta, k, alpha_over_size):
@@ -161,9 +162,42 @@ def test_layers_survive_serialisation():
     for layer in (
         LocalResponseNormalization(size=3, k=1.5),
         ImagePreprocessing((1, 2, 3), (4, 5, 6), reverse_channels=True),
+        ImagePreprocessing((1, 2, 3), (4, 5, 6), folded=True),
         AlexNetConv2D(4, 3, groups=2),
+        AlexNetConv2D(
+            4, 3, input_scaling={"mean": (1, 2, 3), "std": (4, 5, 6), "reverse_channels": True}
+        ),
         AlexNetMaxPooling2D(3, strides=2),
     ):
         clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
         assert type(clone) is type(layer)
         assert clone.get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize("preprocessing", ["study", "caffe", "torchvision"])
+@pytest.mark.parametrize(("dtype", "rtol"), [("float32", 1e-5), ("mixed_bfloat16", 2e-2)])
+def test_conv1_with_input_scaling_equals_the_scaling_then_conv1(preprocessing, dtype, rtol):
+    # Raw pixels against the unfolded pair, same weights: BGR reversal (caffe), a std of 1 and
+    # per-channel stds (torchvision) included. bfloat16 rounds the two differently.
+    pre = PREPROCESSING[preprocessing]
+    x = np.random.default_rng(5).integers(0, 256, (2, 35, 35, 3)).astype("float32")
+    folded = AlexNetConv2D(8, 11, strides=4, activation="relu", input_scaling=pre, dtype=dtype)
+    plain = AlexNetConv2D(8, 11, strides=4, activation="relu", dtype=dtype)
+    scale = ImagePreprocessing(**pre, dtype="float32")
+    folded.build((None, 35, 35, 3))
+    plain.build((None, 35, 35, 3))
+    kernel = np.random.default_rng(6).normal(0, 0.05, (11, 11, 3, 8)).astype("float32")
+    for layer in (folded, plain):
+        layer.set_weights([kernel, np.linspace(-0.5, 0.5, 8).astype("float32")])
+    got = keras.ops.convert_to_numpy(keras.ops.cast(folded(x), "float32"))
+    expected = keras.ops.convert_to_numpy(keras.ops.cast(plain(scale(x)), "float32"))
+    assert np.abs(expected).max() > 0.1 and (expected == 0).mean() < 0.9  # not all ReLU zeros
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
+
+
+def test_networks_fold_the_scaling_into_conv1_unless_padding_comes_between():
+    for arch, folded in (("original", True), ("caffe", True), ("torchvision", False)):
+        model = build_alexnet(arch, n_classes=2, image_size=67, seed=0)
+        assert model.get_layer("preprocess").folded is folded
+        scaling = model.get_layer("conv1").input_scaling
+        assert (scaling is not None) is folded
