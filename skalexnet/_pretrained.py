@@ -1,5 +1,7 @@
 """An AlexNet whose architecture and preprocessing follow the weights it is given."""
 
+from collections.abc import Iterable
+
 import keras
 
 from ._network import ARCHITECTURES, PREPROCESSING, WEIGHTED_LAYERS, build_alexnet
@@ -15,6 +17,8 @@ def build_network(
     new_top: bool = False,
     dtype=None,
     seed: int | None = None,
+    fc_dtype=None,
+    up_to: str | Iterable[str] = "prob",
 ) -> keras.Model:
     """Build AlexNet with random weights (``weights=None``) or the weights of a file.
 
@@ -35,10 +39,13 @@ def build_network(
     new_top : bool, default=False
         Replace ``fc8`` by a randomly initialised layer even when the classes match in number
         (the new task's classes are not the old ones).
-    dtype : str or keras.DTypePolicy, default=None
-        The layers' dtype policy.
+    dtype, fc_dtype : str or keras.DTypePolicy, default=None
+        The layers' dtype policies (see :func:`build_alexnet`).
     seed : int, default=None
         Seeds the initialisers and dropout layers (see :func:`build_alexnet`).
+    up_to : str or iterable of str, default='prob'
+        Build up to these layers and no further (see :func:`build_alexnet`); the weights of the
+        layers above are neither drawn nor loaded.
 
     Returns
     -------
@@ -46,10 +53,17 @@ def build_network(
     """
     if weights is None:
         return build_alexnet(
-            arch or "original", n_classes or 1000, image_size, dtype=dtype, seed=seed
+            arch or "original",
+            n_classes or 1000,
+            image_size,
+            dtype=dtype,
+            seed=seed,
+            fc_dtype=fc_dtype,
+            up_to=up_to,
         )
     if isinstance(weights, keras.Model):
-        return _from_model(weights, n_classes, image_size, arch, new_top, dtype, seed)
+        dtypes = {"dtype": dtype, "fc_dtype": fc_dtype}
+        return _from_model(weights, n_classes, image_size, arch, new_top, dtypes, seed, up_to)
     # A Keras 3 file that does not say its variant takes arch from here; any file refuses an
     # arch that contradicts it (a WeightFileError, a ValueError).
     weight_set = load_weights(resolve_weights(weights), arch=arch)
@@ -63,15 +77,16 @@ def build_network(
         n_classes,
         image_size,
         new_top,
-        dtype,
+        {"dtype": dtype, "fc_dtype": fc_dtype},
         seed,
+        up_to,
     )
     apply_weights(model, weight_set, skip=skip)
     return model
 
 
 def _from_model(
-    source: keras.Model, n_classes, image_size, arch, new_top, dtype, seed
+    source: keras.Model, n_classes, image_size, arch, new_top, dtypes, seed, up_to
 ) -> keras.Model:
     """Copy a skalexnet Keras model into a fresh one (new fc8 where the classes differ)."""
     config = _network_config(source)
@@ -81,7 +96,9 @@ def _from_model(
             f"arch=None to follow it."
         )
     loaded = [layer.name for layer in source.layers if layer.weights]
-    model, skip = _build_to_load(config, loaded, n_classes, image_size, new_top, dtype, seed)
+    model, skip = _build_to_load(
+        config, loaded, n_classes, image_size, new_top, dtypes, seed, up_to
+    )
     for layer in source.layers:
         if not layer.weights or layer.name in skip:
             continue
@@ -97,13 +114,14 @@ def _from_model(
 
 
 def _build_to_load(
-    source: dict, loaded, n_classes, image_size, new_top, dtype, seed
+    source: dict, loaded, n_classes, image_size, new_top, dtypes, seed, up_to
 ) -> tuple[keras.Model, tuple[str, ...]]:
     """The network that receives the weights of ``source``, and the layers not to copy.
 
     ``source`` gives the weights' arch, preprocessing and classes; ``loaded`` names their
     layers. Only the layers that keep their initial weights (a replaced fc8, any layer the
-    weights lack) draw random values: the others are overwritten at once.
+    weights lack) draw random values: the others are overwritten at once. The layers above
+    ``up_to`` are not built, so neither drawn nor copied.
     """
     n_classes = n_classes or source["n_classes"]
     skip = ("fc8",) if new_top or n_classes != source["n_classes"] else ()
@@ -112,11 +130,13 @@ def _build_to_load(
         n_classes,
         image_size,
         preprocessing=source["preprocessing"],
-        dtype=dtype,
+        **dtypes,
         seed=seed,
         random_layers=[name for name in WEIGHTED_LAYERS if name not in loaded or name in skip],
+        up_to=up_to,
     )
-    return model, skip
+    built = {layer.name for layer in model.layers}
+    return model, skip + tuple(name for name in WEIGHTED_LAYERS if name not in built)
 
 
 def _network_config(model: keras.Model) -> dict:

@@ -1,5 +1,8 @@
 """AlexNetFeatureExtractor: AlexNet activations as features for any scikit-learn estimator."""
 
+import collections
+from concurrent.futures import ThreadPoolExecutor
+
 import keras
 import numpy as np
 from sklearn.base import TransformerMixin
@@ -28,12 +31,6 @@ FEATURE_LAYERS = (
     "prob",
 )
 _POOLINGS = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}
-
-# Keras's predict keeps every batch's outputs until the end and then concatenates them: twice
-# the features in memory at its peak, 1.8 GB for the pool5 features of 25,000 images at 227x227.
-# transform predicts chunks of about this many bytes of features instead, each written into one
-# preallocated array, so that its peak is the features plus one chunk.
-CHUNK_BYTES = 128 * 1024**2
 
 
 class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
@@ -75,7 +72,7 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
         downstream estimator, each fold's features are then computed once, not once per
         candidate. With ``weights=None`` the key holds the seed the network was built from, so
         the features of one random network are never served for another.
-    precision : {'auto', 'float32', 'bfloat16'}, default='auto'
+    precision : {'auto', 'float32', 'bfloat16', 'bfloat16_conv'}, default='auto'
         As for :class:`AlexNetClassifier`; the features are float32 whatever the precision.
     random_state : int, RandomState instance or None, default=None
         Seeds the random weights of ``weights=None``: the same seed builds the same network
@@ -86,12 +83,14 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
     Attributes
     ----------
     model_ : keras.Model
-        Maps images to the (pooled) outputs of ``layer``.
+        Maps images to the (pooled) outputs of ``layer``. It holds the network only up to the
+        deepest layer asked for: a pool5 extractor has no fc6, fc7 or fc8, whose weights are
+        then neither drawn nor loaded.
     feature_shapes_ : dict
         Layer name -> shape of its output for one image, before pooling.
     n_features_out_ : int
         Number of columns ``transform`` returns.
-    precision_ : {'float32', 'bfloat16'}
+    precision_ : {'float32', 'bfloat16', 'bfloat16_conv'}
         The precision the network computes in.
     n_features_in_ : int
         Number of columns of X, when ``fit`` saw a 2-D array.
@@ -181,8 +180,11 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
                 self.weights,
                 image_size=self.image_size,
                 arch=self.arch,
-                dtype=self._dtype_policy(),
+                **self._layer_dtypes(),
                 seed=self._seed_,
+                # Nothing above the deepest requested layer: pool5 features need no fc6 (37.7
+                # million weights at 227 pixels, whose random draw alone peaked at 1 GB).
+                up_to=self._layers(),
             )
         outputs, self.feature_shapes_ = [], {}
         for name in self._layers():
@@ -193,7 +195,7 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
                 reduce = pool(name=f"{name}_{self.pooling}") if pool else None
                 x = (reduce or keras.layers.Flatten(name=f"{name}_flat"))(x)
             outputs.append(x)
-        self.model_ = keras.Model(network.inputs, outputs, name="alexnet_features")
+        self.model_ = keras.Model(network.input, outputs, name="alexnet_features")
         self.n_features_out_ = sum(int(np.prod(o.shape[1:])) for o in outputs)
         # Random weights are identified by their seed; pretrained ones draw nothing from it.
         seed = self._seed_ if self.weights is None else None
@@ -242,7 +244,7 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
 
     def _forward(self, X):
         """One pass of X through the feature model (the work that ``memory`` saves)."""
-        return self._predict_batches(_ChunkedPredictor(self.model_, self.n_features_out_), X)
+        return self._predict_batches(_BatchPredictor(self.model_, self.n_features_out_), X)
 
     def get_feature_names_out(self, input_features=None):
         """Names ``<layer>_<index>`` (``<layer>_<pooling>_<channel>`` when pooled).
@@ -276,10 +278,13 @@ def _extract(extractor, X, data_key, weights_key, params, backend):
     return extractor._forward(X)
 
 
-class _ChunkedPredictor:
-    """The feature model's ``predict`` run a chunk of batches at a time (see CHUNK_BYTES).
+class _BatchPredictor:
+    """The feature model run batch by batch, each batch's features written into one array.
 
-    Returns the layers' outputs flattened and concatenated: the features, float32.
+    Keras's ``predict`` keeps every batch's outputs until the end and then concatenates them:
+    twice the features at its peak, 1.8 GB for the pool5 features of 25,000 images at 227x227.
+    Here the features are allocated once and nothing else grows with the number of images: one
+    batch of images and its activations (and the batches loading ahead, where they do).
     """
 
     def __init__(self, model: keras.Model, n_features: int):
@@ -287,41 +292,42 @@ class _ChunkedPredictor:
         self.n_features = n_features
 
     def predict(self, batches, verbose=0) -> np.ndarray:
-        image_bytes = 4 * self.n_features
-        per_chunk = max(1, CHUNK_BYTES // (image_bytes * batches.batch_size))
-        if len(batches) <= per_chunk:
-            return self._features(batches, verbose)
-        # One row per image the batches visit (padding included, which the caller drops).
+        """Float32 features of every image the batches visit (padding included, which the
+        caller drops)."""
         features = np.empty((len(batches.order), self.n_features), dtype=np.float32)
+        progress = keras.utils.Progbar(len(batches), verbose=verbose) if verbose else None
         start = 0
-        for first in range(0, len(batches), per_chunk):
-            chunk = self._features(_BatchRange(batches, first, per_chunk), verbose)
-            features[start : start + len(chunk)] = chunk
-            start += len(chunk)
+        for index, (x, *_) in enumerate(_loaded_ahead(batches)):
+            outputs = self.model.predict_on_batch(x)
+            outputs = outputs if isinstance(outputs, list) else [outputs]
+            stop = start + len(x)
+            column = 0
+            for output in outputs:
+                width = int(np.prod(output.shape[1:]))
+                features[start:stop, column : column + width] = output.reshape(len(x), width)
+                column += width
+            start = stop
+            if progress is not None:
+                progress.update(index + 1)
         return features
 
-    def _features(self, batches, verbose) -> np.ndarray:
-        outputs = self.model.predict(batches, verbose=verbose)
-        outputs = outputs if isinstance(outputs, list) else [outputs]
-        flat = [np.asarray(o, dtype=np.float32).reshape(len(o), -1) for o in outputs]
-        return np.concatenate(flat, axis=1) if len(flat) > 1 else flat[0]
 
-
-class _BatchRange(keras.utils.PyDataset):
-    """Batches ``first`` to ``first + count - 1`` of a PyDataset, loaded as it loads them."""
-
-    def __init__(self, batches: keras.utils.PyDataset, first: int, count: int):
-        super().__init__(
-            workers=batches.workers,
-            use_multiprocessing=batches.use_multiprocessing,
-            max_queue_size=batches.max_queue_size,
-        )
-        self.batches = batches
-        self.first = first
-        self.count = min(count, len(batches) - first)
-
-    def __len__(self):
-        return self.count
-
-    def __getitem__(self, index):
-        return self.batches[self.first + index]
+def _loaded_ahead(batches):
+    """``batches[0]``, ``batches[1]`` ... loaded as Keras's ``predict`` loads them: each when
+    the caller asks for it where ``batches.workers`` is 1, else by ``workers`` threads that load
+    the next batches while the caller works on one, at most ``workers`` ahead of it. Either way
+    the images held never depend on the number of batches."""
+    workers = batches.workers
+    if workers <= 1:
+        for index in range(len(batches)):
+            yield batches[index]
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        pending = collections.deque()
+        for index in range(min(workers, len(batches))):
+            pending.append(pool.submit(batches.__getitem__, index))
+        for index in range(workers, len(batches) + workers):
+            batch = pending.popleft().result()
+            if index < len(batches):
+                pending.append(pool.submit(batches.__getitem__, index))
+            yield batch

@@ -132,15 +132,15 @@ def test_transform_is_deterministic_float32(fitted, digits_5_to_9):
     np.testing.assert_array_equal(first, second)
 
 
-def test_transform_in_chunks_equals_transform_in_one_pass(fitted, digits_5_to_9, monkeypatch):
-    # Large inputs are predicted a chunk of batches at a time into one array; here 100 images
-    # in chunks of one batch of 64: rows 0-63, then 64-99 from the short last batch.
-    import skalexnet.features as features_module
-
+def test_transform_batch_by_batch_equals_keras_predict(fitted, digits_5_to_9):
+    # transform writes each batch's features into one array (Keras's predict would hold all
+    # the outputs twice); here 100 images: rows 0-63, then 64-99 from the short last batch.
     X, _, _, _ = digits_5_to_9
-    whole = fitted.transform(X)
-    monkeypatch.setattr(features_module, "CHUNK_BYTES", fitted.batch_size * 256 * 4)
-    np.testing.assert_array_equal(fitted.transform(X), whole)
+    batches = fitted._batches(fitted._validate_X(X, reset=False)[0])
+    images = np.concatenate([batches[i][0] for i in range(len(batches))])
+    expected = fitted.model_.predict(images, batch_size=fitted.batch_size, verbose=0)
+    assert len(batches) == 2
+    np.testing.assert_array_equal(fitted.transform(X), expected)
 
 
 def test_several_layers_equal_the_single_layer_calls_concatenated(
