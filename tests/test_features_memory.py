@@ -1,7 +1,5 @@
 """AlexNetFeatureExtractor builds only what its features need, and holds little beside them."""
 
-import threading
-
 import keras
 import numpy as np
 import pytest
@@ -10,7 +8,7 @@ from sklearn.datasets import load_sample_images
 
 from skalexnet import AlexNetClassifier, AlexNetFeatureExtractor, build_alexnet
 from skalexnet._data import resize_array
-from skalexnet.features import _loaded_ahead
+from skalexnet.features import FORWARD_IMAGES, _BatchPredictor
 
 SIZE = 67  # pool5 is 1x1 at 67 pixels: the smallest network, the fastest test
 CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
@@ -126,33 +124,40 @@ def test_from_estimator_copies_only_the_layers_it_needs(photos, he_normal_draws)
 
 
 class _CountingBatches:
-    """Stands for ImageBatches: records how many batches are loaded and not yet handed on."""
+    """Stands for ImageBatches: batches of images numbered by their row, and how many were
+    loaded and not yet handed on."""
 
-    def __init__(self, n_batches, workers):
-        self.n_batches = n_batches
-        self.workers = workers
-        self.loaded, self.consumed, self.most_ahead = 0, 0, 0
-        self.lock = threading.Lock()
+    def __init__(self, n_batches, batch_size):
+        self.n_batches, self.batch_size = n_batches, batch_size
+        self.order = np.arange(n_batches * batch_size)
+        self.loaded, self.most_ahead = 0, 0
 
     def __len__(self):
         return self.n_batches
 
     def __getitem__(self, index):
-        with self.lock:
-            self.loaded += 1
-            self.most_ahead = max(self.most_ahead, self.loaded - self.consumed)
-        return (np.full((2, 1), index),)
+        self.loaded += 1
+        self.most_ahead = max(self.most_ahead, self.loaded - index)
+        start = index * self.batch_size
+        return (np.arange(start, start + self.batch_size, dtype=np.float32)[:, None],)
 
 
-@pytest.mark.parametrize(("workers", "most_held"), [(1, 1), (3, 4)])
-def test_batches_are_loaded_a_bounded_number_ahead(workers, most_held):
-    # Whatever the number of batches, transform holds the batch the network works on and at
-    # most `workers` loaded ahead (none with one worker, as Keras's predict): the features are
-    # all that grows with the images.
-    batches = _CountingBatches(50, workers)
-    seen = []
-    for (x,) in _loaded_ahead(batches):
-        seen.append(int(x[0, 0]))
-        batches.consumed += 1
-    assert seen == list(range(50))
-    assert batches.most_ahead <= most_held
+class _RecordingModel:
+    """Stands for the feature model: returns each image's row number twice, records sizes."""
+
+    def __init__(self):
+        self.forward_sizes = []
+
+    def predict_on_batch(self, x):
+        self.forward_sizes.append(len(x))
+        return np.concatenate([x, x], axis=1)
+
+
+def test_batches_are_loaded_one_at_a_time_and_run_in_slices_of_forward_images():
+    # Whatever the number of batches, transform holds the batch the network works on and the
+    # activations of FORWARD_IMAGES images at most: the features are all that grows.
+    batches, model = _CountingBatches(5, 80), _RecordingModel()
+    features = _BatchPredictor(model, n_features=2).predict(batches)
+    assert batches.most_ahead == 1
+    assert max(model.forward_sizes) == FORWARD_IMAGES and sum(model.forward_sizes) == 400
+    np.testing.assert_array_equal(features, np.repeat(np.arange(400.0)[:, None], 2, axis=1))
