@@ -6,17 +6,21 @@ prints:
 1. images/s from JPEG files to pool5 features at ``--image-size`` (227) of
    ``AlexNetFeatureExtractor(weights=None, layer='pool5').fit(paths).transform(paths)``, and of
    the same network written directly in PyTorch (``_peer_torch.py``) behind a plain Pillow loop,
-   timed in the same process, round by round in alternating order; ratio skalexnet/peer
-   (target: >= 1.0). Random weights: weights do not change the speed.
+   in each variant a PyTorch user would try (float32 NCHW and channels-last, and bfloat16
+   autocast where the CPU has it natively), timed in the same process, round by round in
+   alternating order; ratio skalexnet/fastest peer (target: >= 1.2). Random weights: weights do
+   not change the speed.
 2. peak resident memory (``ru_maxrss``, measured in a fresh process) of extracting the pool5
    features of all N files: the features come out, the images are never all held. Also the
-   transform's own peak (Linux), which building the network hides below about 15,000 files.
+   transform's own peak (Linux), apart from what building the network peaked at. The target
+   (< 1.5 GB at 25,000 files) holds where skalexnet's own dependencies are installed: Keras
+   also imports jax, matplotlib and pandas where they are (the test extras), about 110 MB more.
 
 The peer, per batch of ``--batch-size`` files: Pillow open, convert to RGB, bilinear resize to
 image_size (skalexnet's resampling), in a thread pool of as many threads as skalexnet decodes
 with, then ``np.stack``, ``torch.from_numpy``, the 'original' preprocessing ``(x - mean) / 255``
-and the network up to pool5 under ``torch.inference_mode()``. Before timing, the two networks are
-given the same weights and their features compared.
+and the network up to pool5 under ``torch.inference_mode()`` (and autocast). Before timing, the
+two networks are given the same weights and their float32 features compared.
 
 Example::
 
@@ -37,7 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _peer_torch import TorchAlexNet
+from _peer_torch import TorchAlexNet, peer_variants
 from bench_data import HEIGHT, WIDTH, write_jpegs
 from PIL import Image
 
@@ -56,9 +60,19 @@ def load_image(path: str, size: int) -> np.ndarray:
 class PeerExtractor:
     """pool5 features of image files with the plain PyTorch AlexNet, one batch at a time."""
 
-    def __init__(self, image_size: int, batch_size: int, workers: int):
+    def __init__(
+        self,
+        image_size: int,
+        batch_size: int,
+        workers: int,
+        precision: str = "float32",
+        channels_last: bool = True,
+    ):
         torch.manual_seed(0)
-        self.model = TorchAlexNet(image_size=image_size).eval()
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.model = TorchAlexNet(image_size=image_size).eval().to(memory_format=memory_format)
+        self.memory_format = memory_format
+        self.autocast = precision == "bfloat16"
         self.image_size = image_size
         self.batch_size = batch_size
         self.workers = workers
@@ -79,13 +93,26 @@ class PeerExtractor:
         def load(path):
             return load_image(path, self.image_size)
 
-        with ThreadPoolExecutor(self.workers) as pool, torch.inference_mode():
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.autocast)
+        with ThreadPoolExecutor(self.workers) as pool, torch.inference_mode(), autocast:
             for start in range(0, len(paths), self.batch_size):
                 images = list(pool.map(load, paths[start : start + self.batch_size]))
-                # NHWC uint8 viewed as NCHW: the channels-last layout that oneDNN runs fastest.
+                # NHWC uint8 viewed as NCHW is channels-last already; NCHW needs a copy.
                 x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
-                features[start : start + len(images)] = self.pool5(x).numpy()
+                x = x.contiguous(memory_format=self.memory_format)
+                features[start : start + len(images)] = self.pool5(x).float().numpy()
         return features
+
+
+def peer_extractors(size: int, batch_size: int) -> dict:
+    """A PeerExtractor per inference variant of ``peer_variants`` (the optimizer's aside)."""
+    return {
+        name: PeerExtractor(
+            size, batch_size, DECODE_WORKERS, options["precision"], options["channels_last"]
+        )
+        for name, options in peer_variants("cpu").items()
+        if not options.get("fused_sgd")
+    }
 
 
 def copy_conv_weights(peer: PeerExtractor, extractor: AlexNetFeatureExtractor) -> None:
@@ -125,21 +152,27 @@ def measure_speed(paths, args) -> None:
     extractor = AlexNetFeatureExtractor(
         weights=None, layer="pool5", image_size=size, batch_size=batch_size
     ).fit(paths)
-    peer = PeerExtractor(size, batch_size, DECODE_WORKERS)
-    copy_conv_weights(peer, extractor)
-    difference, scale = largest_difference(extractor, peer, paths[:batch_size])  # also warms up
-    print(
-        f"same weights, {batch_size} files: pool5 max |diff| {difference:.2e} "
-        f"(max |feature| {scale:.2e})"
-    )
-    runs = {"skalexnet": lambda: extractor.transform(paths), "peer": lambda: peer.transform(paths)}
+    peers = peer_extractors(size, batch_size)
+    runs = {f"skalexnet (precision {extractor.precision_})": lambda: extractor.transform(paths)}
+    for name, peer in peers.items():
+        copy_conv_weights(peer, extractor)
+        difference, scale = largest_difference(extractor, peer, paths[:batch_size])  # warms up
+        print(
+            f"same weights, {batch_size} files, peer {name}: pool5 max |diff| {difference:.2e} "
+            f"(max |feature| {scale:.2e})"
+        )
+        runs[f"peer {name}"] = lambda peer=peer: peer.transform(paths)
     rates = interleaved_rates(runs, len(paths), args.rounds)
     print(
         f"JPEG files -> pool5 at {size}, batch {batch_size}, {len(paths)} files x {args.rounds} "
-        f"rounds: skalexnet {rates['skalexnet']:.1f} img/s, peer (PyTorch + Pillow, "
-        f"{DECODE_WORKERS} decoding threads, then the batch's forward) {rates['peer']:.1f} img/s; "
-        f"ratio skalexnet/peer {rates['skalexnet'] / rates['peer']:.2f}"
+        f"rounds; peers: PyTorch + Pillow, {DECODE_WORKERS} decoding threads, then the batch's "
+        "forward"
     )
+    for name, rate in rates.items():
+        print(f"  {name:<48}{rate:8.1f} img/s")
+    ours = next(iter(rates))
+    best = max((name for name in rates if name != ours), key=rates.get)
+    print(f"ratio skalexnet / fastest peer ({best}): {rates[ours] / rates[best]:.2f}")
 
 
 def maxrss_mb() -> float:
@@ -149,8 +182,8 @@ def maxrss_mb() -> float:
 def reset_peak_rss() -> bool:
     """Lower the peak resident memory to the current one (Linux); False where not supported.
 
-    Building AlexNet peaks above what it keeps (fc6's initialiser draws 4 candidates per weight),
-    which would hide the transform's own peak on a few thousand files.
+    Building a network peaks above what it keeps (an initialiser draws several candidates per
+    weight), which could hide the transform's own peak on a few thousand files.
     """
     try:
         with open("/proc/self/clear_refs", "w") as clear_refs:
