@@ -14,7 +14,7 @@ prints:
    features of all N files: the features come out, the images are never all held. Also the
    transform's own peak (Linux), apart from what building the network peaked at. The target
    (< 1.5 GB at 25,000 files) holds where skalexnet's own dependencies are installed: Keras
-   also imports jax, matplotlib and pandas where they are (the test extras), about 110 MB more.
+   also imports jax, matplotlib and pandas where they are (the test extras): 170 MB more.
 
 The peer, per batch of ``--batch-size`` files: Pillow open, convert to RGB, bilinear resize to
 image_size (skalexnet's resampling), in a thread pool of as many threads as skalexnet decodes
