@@ -87,7 +87,7 @@ def report(args, result):
         f"{args.warmup} warm-up batches"
     )
     header = (
-        f"{'backend':<12}{'precision':<10}{'batch':>6}{'img/s':>9}{'s/epoch':>10}{'how':>12}"
+        f"{'backend':<12}{'precision':<15}{'batch':>6}{'img/s':>9}{'s/epoch':>10}{'how':>12}"
         f"{'first s':>9}"
     )
     print(header)
@@ -97,7 +97,7 @@ def report(args, result):
         if seconds is None:
             seconds, how = args.epoch_images / row["rate"], f"est. {row['timed']}"
         print(
-            f"{result['backend']:<12}{row['precision']:<10}{row['batch']:>6}{row['rate']:>9.1f}"
+            f"{result['backend']:<12}{row['precision']:<15}{row['batch']:>6}{row['rate']:>9.1f}"
             f"{seconds:>10.2f}{how:>12}{row['first_seconds']:>9.1f}"
         )
 
