@@ -169,9 +169,11 @@ def build_alexnet(
     preprocessing : {'study', 'imagenet_mean', 'caffe', 'torchvision'}, default=None
         The in-model input scaling (see ``PREPROCESSING``); None takes the architecture's own.
     dtype : str or keras.DTypePolicy, default=None
-        The dtype policy of every layer but ``preprocess``, which scales the pixels in float32
-        (a bfloat16 subtraction measured slower on CPUs than float32 and a cast), ``prob``,
-        whose probabilities stay float32, and those that ``fc_dtype`` sets.
+        The dtype policy of every layer but ``prob``, whose probabilities stay float32, and
+        those that ``fc_dtype`` sets. conv1 applies the input scaling through its own weights
+        (``preprocess`` only casts the pixels), except where padding comes between the two
+        ('torchvision'): there ``preprocess`` scales in float32, which measured faster on CPUs
+        than a bfloat16 subtraction.
     seed : int, default=None
         Seeds every weight initialiser and dropout layer, each with its own seed drawn from
         it, so that the same seed builds the same network whatever else draws from Python's
