@@ -3,13 +3,14 @@
 Mixed bfloat16 keeps variables, the loss and the outputs in float32 and computes in bfloat16. It
 is many times slower on CPUs without native bfloat16, where bfloat16 matrix products are emulated
 (11-15x on an AVX2-only AMD EPYC), and pays per layer where it is native. Measured with
-``benchmarks/bench_network.py --precision float32 bfloat16 bfloat16_conv`` (227 px, batch 16-64):
+``benchmarks/bench_precision_layers.py`` (227 px, batch 32 and 64):
 
 - a GPU (H100): bfloat16 in every layer is fastest;
-- a 2-core Xeon with AMX: bfloat16 in the convolutions (conv1-pool5) trains about 1.9x and
-  infers about 2.1x faster than float32, while bfloat16 in fc6-fc8 costs more than it saves
-  (at these batch sizes their float32 weights are read and cast at every step, a memory-bound
-  pass as long as the matrix product itself): 'bfloat16_conv' beat 'bfloat16' by 3-30 %.
+- a 2-core Xeon with AMX: bfloat16 in the convolutions (conv1-pool5) trains 2.2-2.5x and
+  infers 2.5-2.7x faster than float32, while bfloat16 in fc6-fc8 alone gains nothing (0.99-1.00x
+  training, 0.90-0.93x inference: at these batch sizes their float32 weights are read and cast
+  at every step, a memory-bound pass as long as the matrix product itself); 'bfloat16_conv'
+  beat 'bfloat16' by 3-18 % in training and 4-38 % in inference.
 
 So 'auto' picks 'bfloat16' on a GPU, 'bfloat16_conv' on a CPU with AMX, and 'float32' elsewhere
 (AVX-512 BF16 without AMX was measured slower in bfloat16 than in float32 as a whole network,
