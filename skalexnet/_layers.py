@@ -202,8 +202,9 @@ class AlexNetConv2D(keras.layers.Conv2D):
     ``ImagePreprocessing``: with ``(mean, std, reverse_channels)`` of that layer, the
     convolution reads raw pixels ``x`` and computes ``conv(scale(x))`` exactly as
     ``conv'(x)``, with the kernel divided by ``std`` per input channel (and its input channels
-    reversed for BGR) and ``sum(kernel * mean / std)`` taken from the bias: a few hundred
-    numbers per step instead of a pass over every pixel. Its variables are the unscaled ones.
+    reversed for BGR) and ``sum(kernel * mean / std)`` taken from the bias: conv1's 35,000
+    weights per step instead of three passes over every pixel of the batch (155,000 per image
+    at 227). Its variables are the unscaled ones.
     """
 
     def __init__(self, *args, input_scaling=None, **kwargs):
