@@ -41,17 +41,19 @@ DECODE_WORKERS = min(16, len(os.sched_getaffinity(0)) if hasattr(os, "sched_geta
 PREFETCH_PER_WORKER = 2
 
 _DECODE_POOL = (None, None)  # (pid, ThreadPoolExecutor): one pool per process, made on first use
+_DECODE_POOL_LOCK = threading.Lock()  # training's loading threads may ask for it at once
 
 
 def decode_pool() -> ThreadPoolExecutor:
     """The process's pool of DECODE_WORKERS threads that decode a batch's files in parallel
     (a forked child makes its own: the parent's threads do not exist there)."""
     global _DECODE_POOL
-    pid, pool = _DECODE_POOL
-    if pid != os.getpid():
-        pool = ThreadPoolExecutor(DECODE_WORKERS, thread_name_prefix="skalexnet-decode")
-        _DECODE_POOL = (os.getpid(), pool)
-    return pool
+    with _DECODE_POOL_LOCK:
+        pid, pool = _DECODE_POOL
+        if pid != os.getpid():
+            pool = ThreadPoolExecutor(DECODE_WORKERS, thread_name_prefix="skalexnet-decode")
+            _DECODE_POOL = (os.getpid(), pool)
+        return pool
 
 
 def as_path_list(X) -> list[str] | None:
