@@ -479,8 +479,9 @@ class FileImages:
         """(n, s, s, 3) uint8 images, s = ``stored_size``, decoded in parallel."""
         return np.stack(list(decode_pool().map(self.load_one, indices)))
 
-    def skip_unreadable(self, workers: int = DECODE_WORKERS) -> None:
-        """Decode every file once, in parallel; leave unreadable ones out of ``usable``; warn."""
+    def skip_unreadable(self) -> None:
+        """Decode every file once, in parallel (:func:`decode_pool`); leave unreadable ones out
+        of ``usable``; warn."""
 
         def reason(index):
             try:
@@ -489,8 +490,7 @@ class FileImages:
                 return str(error)
             return None
 
-        with ThreadPoolExecutor(workers) as pool:
-            reasons = list(pool.map(reason, range(len(self.paths)), chunksize=16))
+        reasons = list(decode_pool().map(reason, range(len(self.paths))))
         self.skipped = {self.paths[i]: r for i, r in enumerate(reasons) if r is not None}
         self.usable = np.flatnonzero([r is None for r in reasons])
         if len(self.usable) == 0:

@@ -224,7 +224,7 @@ def test_skip_leaves_unreadable_files_out_and_warns_naming_them(tmp_path, digits
     paths = [digits_png.filenames[0], *broken.values(), digits_png.filenames[1]]
     images = FileImages(paths, 67, on_error="skip")
     with pytest.warns(SkippedImagesWarning, match=r"Skipped 5 of 7.*truncated\.jpg.*vanished\.jpg"):
-        images.skip_unreadable(workers=2)
+        images.skip_unreadable()
     assert images.usable.tolist() == [0, 6]
     assert sorted(images.skipped) == sorted(broken.values())
 
