@@ -1,7 +1,10 @@
-"""Task 3: pool5 features of pretrained AlexNet, classified by an MLP of 256 units and an SVM.
+"""Task 3: pool5 features of pretrained AlexNet, classified by an MLP of 256 units and an SVM
+==========================================================================================
 
-python examples/feature_extraction.py DATA_DIR     # with weights="imagenet"
-python examples/feature_extraction.py              # digits 5-9, network trained on 0-4
+::
+
+    python examples/feature_extraction.py DATA_DIR     # with weights="imagenet"
+    python examples/feature_extraction.py              # digits 5-9, network trained on 0-4
 """
 
 from _common import arguments, digits, pretrained_on_digits_0_to_4, study_folders

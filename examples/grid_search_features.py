@@ -1,4 +1,7 @@
-"""GridSearchCV over an SVM on AlexNet features, each fold's features computed once.
+"""GridSearchCV over an SVM on AlexNet features, each fold's features computed once
+================================================================================
+
+::
 
     python examples/grid_search_features.py DATA_DIR --weights alexnet_weights.h5
     python examples/grid_search_features.py            # digits, random-weight AlexNet
