@@ -24,8 +24,9 @@ def epochs(requested):
     return min(requested, SMALL_EPOCHS) if SMALL else requested
 
 
-def arguments(description, epochs):
-    parser = argparse.ArgumentParser(description=description)
+def arguments(docstring, epochs):
+    # The gallery runs an example without its docstring: __doc__ is then None.
+    parser = argparse.ArgumentParser(description=(docstring or "").split("\n")[0] or None)
     parser.add_argument("data_dir", nargs="?", help="holds Train/<class>/* and Test/<class>/*")
     parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--weights", default="imagenet", help="pretrained weights for DATA_DIR")

@@ -16,7 +16,7 @@ from skalexnet import AlexNetFineTuner
 from skalexnet.experiments import finetune_schedule
 from skalexnet.plotting import plot_history
 
-args = arguments(__doc__.splitlines()[0], epochs=80)
+args = arguments(__doc__, epochs=80)
 if args.data_dir:
     X_train, X_test, y_train, y_test = study_folders(args.data_dir)
     tuner = AlexNetFineTuner(

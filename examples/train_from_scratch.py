@@ -13,7 +13,7 @@ from _common import arguments, digits, epochs, study_folders
 from skalexnet import AlexNetClassifier
 from skalexnet.plotting import plot_history
 
-args = arguments(__doc__.splitlines()[0], epochs=80)
+args = arguments(__doc__, epochs=80)
 if args.data_dir:
     X_train, X_test, y_train, y_test = study_folders(args.data_dir)
     clf = AlexNetClassifier(epochs=args.epochs, random_state=0, verbose=1)
