@@ -71,7 +71,6 @@ sphinx_gallery_conf = {
     "ignore_pattern": r"(_common|regenerate_demo_docs)\.py$",
     "backreferences_dir": "gen_modules/backreferences",
     "doc_module": ("skalexnet",),
-    "reference_url": {"skalexnet": None},
     "download_all_examples": False,
     "remove_config_comments": True,
     "abort_on_example_error": True,
