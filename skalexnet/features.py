@@ -258,7 +258,7 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
         names : ndarray of str
         """
         check_is_fitted(self, "model_")
-        names = []
+        names: list[str] = []
         for name, output in zip(self._layers(), self.model_.outputs, strict=True):
             pooled = self.pooling is not None and len(self.feature_shapes_[name]) == 3
             prefix = f"{name}_{self.pooling}" if pooled else name
