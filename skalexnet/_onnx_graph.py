@@ -79,7 +79,7 @@ def _tensor(name, array):
     array = np.asarray(array)
     if array.dtype.kind in "OUS":  # labels that are strings
         values = [str(v).encode("utf-8") for v in array.ravel()]
-        return helper.make_tensor(name, TensorProto.STRING, array.shape, values)
+        return helper.make_tensor(name, TensorProto.STRING, array.shape, values)  # type: ignore[arg-type]
     return numpy_helper.from_array(np.ascontiguousarray(array), name)
 
 
@@ -142,14 +142,18 @@ def _write_layer(layer, graph, x, shape):
         if layer.folded:  # conv1 applies the scaling through its weights (input_scaling)
             return x, shape
         if layer.reverse_channels:
-            x = graph.node("Gather", [x, graph.constant("bgr", np.int64([2, 1, 0]))], name, axis=1)
+            x = graph.node(
+                "Gather", [x, graph.constant("bgr", np.array([2, 1, 0], np.int64))], name, axis=1
+            )
         mean = graph.constant(f"{name}_mean", _per_channel(layer.mean))
         std = graph.constant(f"{name}_std", _per_channel(layer.std))
         x = graph.node("Sub", [x, mean], f"{name}_centred")
         return graph.node("Div", [x, std], name), shape
     if isinstance(layer, keras.layers.ZeroPadding2D):
         (top, bottom), (left, right) = layer.padding
-        pads = graph.constant(f"{name}_pads", np.int64([0, 0, top, left, 0, 0, bottom, right]))
+        pads = graph.constant(
+            f"{name}_pads", np.array([0, 0, top, left, 0, 0, bottom, right], np.int64)
+        )
         height, width, channels = shape
         return graph.node("Pad", [x, pads], name), (
             height + top + bottom,
@@ -231,10 +235,8 @@ def _write_activation(layer, graph, x, name):
 def _write_conv(layer, graph, x, shape):
     """Conv2D (AlexNetConv2D included) as ONNX Conv, its padding explicit, groups kept."""
     name = layer.name
-    kernel, *bias = (np.asarray(w, np.float32) for w in layer.get_weights())
-    if not bias:
-        bias = [np.zeros(kernel.shape[-1], np.float32)]
-    bias = bias[0]
+    kernel, *biases = (np.asarray(w, np.float32) for w in layer.get_weights())
+    bias = biases[0] if biases else np.zeros(kernel.shape[-1], np.float32)
     scaling = getattr(layer, "input_scaling", None) if isinstance(layer, AlexNetConv2D) else None
     if scaling is not None:
         kernel, bias = _scaled_kernel_and_bias(kernel, bias, scaling)
