@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from digits import DIGITS_IMAGE_SIZE
+from digits import DIGITS_IMAGE_SIZE, TRANSFER_IMAGE_SIZE, digit_images, few_shot_split
 
 from skalexnet import AlexNetClassifier, AlexNetFineTuner
 from skalexnet._network import WEIGHTED_LAYERS
@@ -72,27 +72,38 @@ def test_fc8_is_new_for_the_new_task(tuned, digits_0_to_4_network):
     assert list(tuned.classes_) == [5, 6, 7, 8, 9]
 
 
+@pytest.mark.comparison
 def test_fine_tuning_beats_training_from_scratch_on_the_same_budget(
-    digits_0_to_4_network, digits_5_to_9
+    digits_0_to_4_network_at_131,
 ):
-    # Ten images a class: the few-shot regime where pretrained weights pay. Both get 6 epochs,
-    # the same batches, seed and held-out digits; the fine-tuner trains fc8 alone for 2 epochs,
-    # then every layer (conv1 and above) for 4.
-    X_train, y_train, X_test, y_test = digits_5_to_9
-    few = np.concatenate([np.flatnonzero(y_train == c)[:10] for c in range(5, 10)])
-    # float32: the comparison is of the two methods, not of precisions. precision='auto' takes
-    # bfloat16 on an AMX CPU, where this draw measured 0.649 against 0.685; in float32 there,
-    # 0.646 against 0.481 (Xeon with AMX, the pretrained network itself trained in bfloat16).
-    schedule = [("fc8", 2, 0.01), ("conv1", 4, 0.01)]
-    both = {**COMMON, "precision": "float32"}
-    tuner = AlexNetFineTuner(weights=str(digits_0_to_4_network), schedule=schedule, **both)
-    scratch = AlexNetClassifier(epochs=6, learning_rate=0.01, **both)
-    tuned = tuner.fit(X_train[few], y_train[few]).score(X_test, y_test)
-    fresh = scratch.fit(X_train[few], y_train[few]).score(X_test, y_test)
-    print(f"digits 5-9, 10 images a class: fine-tuned {tuned:.3f}, from scratch {fresh:.3f}")
-    # Measured: 0.834 against 0.623 (and 0.62-0.79 against 0.20-0.38 over 3 other draws of the
-    # ten and 2 pretraining seeds, before left-over images joined the last batch).
-    assert tuned > fresh + 0.05
+    # Ten images a class of digits 5-9, at 131 px, where what the network learnt on digits 0-4
+    # carries over: the few-shot regime in which pretrained weights pay. Both get 6 epochs at
+    # 0.01, the same batches, seed and held-out digits; the fine-tuner trains its new fc8 (the
+    # study's first round) on the pretrained layers. Per seed (0-4), fine-tuned against scratch,
+    # float32, 2-core AMD EPYC (AVX2): 0.888/0.746, 0.913/0.874, 0.888/0.564, 0.937/0.577,
+    # 0.881/0.709: means 0.901 and 0.694, differences 0.04-0.36 (mean 0.207, sd 0.133, so a
+    # standard error of 0.06). Scratch is what varies; the margin is two standard errors below
+    # the measured mean. Other schedules measured on the same seeds: fc8 for 2 epochs then
+    # every layer for 4, mean 0.809 (differences 0.003-0.33); fc8 3 then fc7 3 at 1e-3, 0.829.
+    # At 67 px (pool5 1x1) fc8 alone scored 0.476 against 0.408, no effect beyond the spread.
+    images, labels = digit_images()
+    tuned, fresh = [], []
+    for seed in range(5):
+        params = {**COMMON, "image_size": TRANSFER_IMAGE_SIZE, "precision": "float32"}
+        params["random_state"] = seed
+        train, test = few_shot_split(labels, seed, per_class=10)
+        (X, y), (X_test, y_test) = (images[train], labels[train]), (images[test], labels[test])
+        tuner = AlexNetFineTuner(
+            weights=str(digits_0_to_4_network_at_131),
+            schedule=[("fc8", 6, 0.01)],
+            **params,
+        )
+        scratch = AlexNetClassifier(epochs=6, learning_rate=0.01, **params)
+        tuned.append(tuner.fit(X, y).score(X_test, y_test))
+        fresh.append(scratch.fit(X, y).score(X_test, y_test))
+    print(f"digits 5-9, 10 images a class, seeds 0-4: fine-tuned {np.round(tuned, 3).tolist()}")
+    print(f"                                      from scratch {np.round(fresh, 3).tolist()}")
+    assert np.mean(tuned) > np.mean(fresh) + 0.08
 
 
 def test_default_schedule_is_the_studys():

@@ -65,28 +65,31 @@ def test_unknown_precision_is_refused():
         AlexNetClassifier(precision="float16", **COMMON).fit(images[:8], labels[:8])
 
 
+@pytest.mark.comparison
 @pytest.mark.skipif(
     not _precision.fast_bfloat16(),
     reason="bfloat16 is emulated on this machine (no GPU, no AMX): many times slower than float32",
 )
-def test_auto_precision_trains_to_the_float32_accuracy_within_one_point():
+def test_auto_precision_trains_to_the_float32_accuracy_within_two_points():
     # What 'auto' picks here (bfloat16_conv on an AMX CPU, bfloat16 on a GPU) against float32,
-    # averaged over two seeds: one run of 597 test digits moves by 2-3 points with any change of
-    # rounding (2-core AMX Xeon, seeds 0-2: float32 0.946/0.936/0.916, bfloat16_conv
-    # 0.956/0.928/0.935, and bfloat16 in every layer 0.913/0.889/0.940, which 'auto' avoids).
+    # as means over three seeds: one run of 597 test digits moves by 2-3 points with any change
+    # of rounding. 2-core AMX Xeon, seeds 0-2: float32 0.946/0.936/0.916 (mean 0.933),
+    # bfloat16_conv 0.956/0.928/0.935 (0.940): differences +0.010/-0.008/+0.019, sd 0.014, a
+    # standard error of 0.008; the margin lies more than three of them below the measured mean
+    # difference. bfloat16 in every layer, which 'auto' avoids: 0.913/0.889/0.940.
     images, labels = digit_images()
     X, y, X_test, y_test = images[:1200], labels[:1200], images[1200:], labels[1200:]
     params = {**COMMON, "epochs": 6, "batch_size": 32, "learning_rate": 0.02}
     accuracy = {}
     for precision in ("float32", "auto"):
         scores = []
-        for seed in (0, 1):
+        for seed in (0, 1, 2):
             clf = AlexNetClassifier(precision=precision, **{**params, "random_state": seed})
             scores.append(clf.fit(X, y).score(X_test, y_test))
             assert keras.config.dtype_policy().name == "float32"
+        print(f"digits, 6 epochs, {clf.precision_}, seeds 0-2: {np.round(scores, 3).tolist()}")
         accuracy[clf.precision_] = float(np.mean(scores))
-    print(f"digits, 6 epochs, mean of 2 seeds: {accuracy}")
     chosen = _precision.resolve_precision("auto")
     assert chosen != "float32"
     assert accuracy["float32"] >= 0.9
-    assert accuracy[chosen] >= accuracy["float32"] - 0.01
+    assert accuracy[chosen] >= accuracy["float32"] - 0.02
