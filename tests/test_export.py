@@ -232,6 +232,13 @@ def test_graph_takes_images_resized_as_resize_says(resize):
 # -- Pipelines -----------------------------------------------------------------------------------
 
 
+def digit_extractor(**params) -> AlexNetFeatureExtractor:
+    """An untrained float32 extractor at the digits' size: seeded, so its graph is repeatable."""
+    return AlexNetFeatureExtractor(
+        weights=None, image_size=DIGITS_IMAGE_SIZE, precision="float32", random_state=0, **params
+    )
+
+
 @pytest.fixture(scope="module")
 def digit_features():
     X, y = digits_at(DIGITS_IMAGE_SIZE, n=150)
@@ -250,13 +257,7 @@ def test_pipeline_graph_gives_predict_and_predict_proba(final, digit_features):
     # max abs error on probabilities: LogisticRegression 4.8e-7, SVC 1.1e-6.
     X, y = digit_features
     pipeline = make_pipeline(
-        AlexNetFeatureExtractor(
-            weights=None,
-            image_size=DIGITS_IMAGE_SIZE,
-            layer="pool5",
-            precision="float32",
-            random_state=0,
-        ),
+        digit_extractor(layer="pool5"),
         StandardScaler(),
         final,
     ).fit(X[:100], y[:100])
@@ -269,13 +270,7 @@ def test_pipeline_graph_gives_predict_and_predict_proba(final, digit_features):
 def test_pipeline_is_one_graph_with_one_uint8_input(digit_features):
     X, y = digit_features
     pipeline = make_pipeline(
-        AlexNetFeatureExtractor(
-            weights=None,
-            image_size=DIGITS_IMAGE_SIZE,
-            layer="fc7",
-            precision="float32",
-            random_state=0,
-        ),
+        digit_extractor(layer="fc7"),
         SVC(),
     ).fit(X[:60], y[:60])
     graph = export_onnx(pipeline, None)
