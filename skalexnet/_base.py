@@ -21,7 +21,7 @@ from ._data import (
     check_loading_options,
 )
 from ._network import ARCHITECTURES, min_image_size
-from ._params import CHOICE_PARAMS, NUMERIC_PARAMS, check_choice, check_number
+from ._params import CHOICE_PARAMS, NONE_ALLOWED, NUMERIC_PARAMS, check_choice, check_number
 from ._precision import layer_dtypes, resolve_precision
 
 PREDICT_BATCH_SIZE = 64
@@ -35,7 +35,7 @@ class AlexNetBase(BaseEstimator):
         """Check every parameter the estimator has, before any network is built (fit calls it
         first). Not ``_validate_params``, which is scikit-learn's own method."""
         for name, (kind, low, high, bounds) in NUMERIC_PARAMS.items():
-            if hasattr(self, name):
+            if hasattr(self, name) and not (name in NONE_ALLOWED and getattr(self, name) is None):
                 check_number(name, getattr(self, name), kind, low, high, bounds)
         for name, choices in CHOICE_PARAMS.items():
             if hasattr(self, name):

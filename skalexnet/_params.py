@@ -6,6 +6,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils import check_scalar
 
+from ._learning_rates import LR_SCHEDULES
 from ._network import ARCHITECTURES
 from ._precision import PRECISIONS
 
@@ -25,7 +26,11 @@ NUMERIC_PARAMS = {
     "decay": (Real, 0, None, "left"),
     "n_iter_no_change": (Integral, 1, None, "left"),
     "validation_fraction": (Real, 0, 1, "neither"),
+    # Each layer below the top trains at this factor of the one above: 1 (or None) is one rate.
+    "layer_lr_decay": (Real, 0, 1, "right"),
 }
+# Numeric parameters for which None means "not used" and is not checked.
+NONE_ALLOWED = {"layer_lr_decay"}
 # name -> the values it may take.
 CHOICE_PARAMS = {
     "arch": (None, *ARCHITECTURES),
@@ -34,6 +39,7 @@ CHOICE_PARAMS = {
     "early_stopping": (True, False),
     "precision": PRECISIONS,
     "distribution": (None, "data_parallel"),
+    "lr_schedule": LR_SCHEDULES,
 }
 
 
