@@ -1,7 +1,10 @@
-"""Task 3: pool5 features of pretrained AlexNet, classified by an MLP of 256 units and an SVM.
+"""Task 3: pool5 features of pretrained AlexNet, classified by an MLP of 256 units and an SVM
+==========================================================================================
 
-python examples/feature_extraction.py DATA_DIR     # with weights="imagenet"
-python examples/feature_extraction.py              # digits 5-9, network trained on 0-4
+::
+
+    python examples/feature_extraction.py DATA_DIR     # with weights="imagenet"
+    python examples/feature_extraction.py              # digits 5-9, network trained on 0-4
 """
 
 from _common import arguments, digits, pretrained_on_digits_0_to_4, study_folders
@@ -12,7 +15,7 @@ from sklearn.svm import SVC
 
 from skalexnet import AlexNetFeatureExtractor
 
-args = arguments(__doc__.splitlines()[0], epochs=0)
+args = arguments(__doc__, epochs=0)
 if args.data_dir:
     X_train, X_test, y_train, y_test = study_folders(args.data_dir)
     extractor = AlexNetFeatureExtractor(weights=args.weights, layer="pool5", verbose=1)

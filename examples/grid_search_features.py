@@ -1,4 +1,7 @@
-"""GridSearchCV over an SVM on AlexNet features, each fold's features computed once.
+"""GridSearchCV over an SVM on AlexNet features, each fold's features computed once
+================================================================================
+
+::
 
     python examples/grid_search_features.py DATA_DIR --weights alexnet_weights.h5
     python examples/grid_search_features.py            # digits, random-weight AlexNet
@@ -18,7 +21,7 @@ from sklearn.svm import SVC
 
 from skalexnet import AlexNetFeatureExtractor
 
-args = arguments(__doc__.splitlines()[0], epochs=0)
+args = arguments(__doc__, epochs=0)
 if args.data_dir:
     X_train, X_test, y_train, y_test = study_folders(args.data_dir)
     extractor = AlexNetFeatureExtractor(weights=args.weights, layer=["pool5", "fc7"])

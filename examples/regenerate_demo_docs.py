@@ -3,7 +3,7 @@
     python examples/regenerate_demo_docs.py
 
 writes docs/demo_report.md and docs/demo_finetune_vs_scratch.png from one fresh demo run and
-prints the README's demo table, to paste under "The demo and the study's numbers".
+prints the demo table, to paste into docs/user_guide/demo.md ("The demo and the study's numbers").
 """
 
 import os

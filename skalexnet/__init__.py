@@ -10,6 +10,7 @@ from ._network import build_alexnet, min_image_size  # noqa: E402
 from .classifier import AlexNetClassifier  # noqa: E402
 from .datasets import load_image_folder  # noqa: E402
 from .exceptions import ImageReadError, UnsafeWeightFileError, WeightFileError  # noqa: E402
+from .export import export_onnx  # noqa: E402
 from .features import AlexNetFeatureExtractor  # noqa: E402
 from .finetuner import AlexNetFineTuner  # noqa: E402
 
@@ -22,6 +23,7 @@ __all__ = [
     "WeightFileError",
     "__version__",
     "build_alexnet",
+    "export_onnx",
     "load_image_folder",
     "min_image_size",
 ]

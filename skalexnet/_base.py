@@ -23,6 +23,7 @@ from ._data import (
 from ._network import ARCHITECTURES, min_image_size
 from ._params import CHOICE_PARAMS, NONE_ALLOWED, NUMERIC_PARAMS, check_choice, check_number
 from ._precision import layer_dtypes, resolve_precision
+from ._predict import SlicedPredictor
 
 PREDICT_BATCH_SIZE = 64
 
@@ -173,10 +174,14 @@ class AlexNetBase(BaseEstimator):
     # -- prediction --------------------------------------------------------------------------
 
     def _predict_batches(self, model, X):
-        """The model's output(s) for X, one batch at a time, never augmented."""
+        """The model's outputs for X, flattened and concatenated, float32; never augmented.
+
+        Each image's row is the same bits whatever else X holds and whatever ``batch_size``:
+        the network always sees slices of one size (``_predict.SlicedPredictor``).
+        """
         images, _ = self._validate_X(X, reset=False)
+        predictor = SlicedPredictor(model, devices=self._n_devices())
         with self._distribution_scope():
-            outputs = model.predict(self._batches(images), verbose=self.verbose)
+            outputs = predictor.predict(self._batches(images), verbose=self.verbose)
         # Data-parallel prediction pads the last batch; the padding's outputs go.
-        n = len(images.usable)
-        return [o[:n] for o in outputs] if isinstance(outputs, list) else outputs[:n]
+        return outputs[: len(images.usable)]

@@ -12,6 +12,7 @@ import keras
 
 from ._layers import (
     AlexNetConv2D,
+    AlexNetDense,
     AlexNetMaxPooling2D,
     ImagePreprocessing,
     LocalResponseNormalization,
@@ -305,7 +306,7 @@ def _layer_stack(arch, n_classes, image_size, preprocessing, dtypes, initializer
         )
         dropout = keras.layers.Dropout(0.5, seed=next_seed(), name=drop, dtype=fc_dtype)
         yield from (dropout, dense) if spec["dropout_before_fc"] else (dense, dropout)
-    yield keras.layers.Dense(
+    yield AlexNetDense(
         n_classes,
         kernel_initializer=initializer("fc8"),
         name="fc8",

@@ -21,7 +21,7 @@ import functools
 
 import keras
 
-from ._cpu import cpu_flags
+from ._cpu import vector_isa
 
 PRECISIONS = ("auto", "float32", "bfloat16", "bfloat16_conv")
 
@@ -78,5 +78,6 @@ def _accelerator_supports_bfloat16() -> bool:
 
 def _cpu_has_amx() -> bool:
     # AMX tiles with bfloat16 (Intel Sapphire Rapids and later) are what make bfloat16 fast on a
-    # CPU; AVX-512 BF16 alone measured slower than float32.
-    return "amx_bf16" in cpu_flags()
+    # CPU; AVX-512 BF16 alone measured slower than float32. ONEDNN_MAX_CPU_ISA below AMX turns
+    # them off in oneDNN, so 'auto' then chooses as on a CPU without them.
+    return vector_isa() == "AVX512_CORE_AMX"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._cpu import cpu_name
+from ._cpu import cpu_name, vector_isa
 
 TASK_TITLES = {
     "scratch": "Training from scratch",
@@ -114,10 +114,17 @@ def software_versions() -> dict:
         "pillow": PIL.__version__,
         "python": platform.python_version(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {cpu_name()}",
+        # Sums round by the vector width: the same seed repeats its digits on the same ISA.
+        "vector ISA (oneDNN)": vector_isa() + _isa_cap_note(),
     }
     if backend == "torch":
         versions["torch threads"] = backend_module.get_num_threads()
     return versions
+
+
+def _isa_cap_note() -> str:
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    return f" (ONEDNN_MAX_CPU_ISA={cap})" if cap else ""
 
 
 def _number(value: float) -> str:

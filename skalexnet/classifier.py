@@ -442,10 +442,12 @@ class AlexNetClassifier(ClassifierMixin, AlexNetTrainer):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes), float32
-            Rows sum to 1; columns follow ``classes_``.
+            Rows sum to 1; columns follow ``classes_``. An image's row is the same bits
+            whatever other images X holds and whatever ``batch_size``: the network always
+            runs 32 images at a time, the last slice padded.
         """
         check_is_fitted(self)
-        return np.asarray(self._predict_batches(self.model_, X), dtype=np.float32)
+        return self._predict_batches(self.model_, X)
 
     def predict(self, X):
         """Most probable class of each image.

@@ -101,7 +101,7 @@ def _is_image(name: str) -> bool:
 
 def _list_images(folder: str) -> list[str]:
     """Image files under folder, recursively, in sorted path order, hidden entries skipped."""
-    found = []
+    found: list[str] = []
     for directory, subdirectories, files in os.walk(folder, followlinks=True):
         subdirectories[:] = sorted(d for d in subdirectories if not d.startswith("."))
         found.extend(os.path.join(directory, f) for f in sorted(files) if _is_image(f))

@@ -248,7 +248,12 @@ def run_features(train, test, settings: Settings) -> TaskResult:
         random_state=settings.seed,
     )
     rng = np.random.default_rng(settings.seed)
-    history = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
+    history: dict[str, list[float]] = {
+        "loss": [],
+        "accuracy": [],
+        "val_loss": [],
+        "val_accuracy": [],
+    }
     for _ in range(settings.epochs):
         order = rng.permutation(len(y_train))
         mlp.partial_fit(train_features[order], y_train[order], classes=classes)
@@ -320,7 +325,7 @@ def run_experiments(
             result = RUNNERS[task](train, test, settings)
             results[task] = result
             write_history(result, staging)
-            resumed = result.epochs - result.epochs_timed
+            resumed = result.epochs - (result.epochs_timed or 0)  # set in __post_init__
             log(
                 f"{task}: test accuracy {result.test_accuracy:.4f} after {result.epochs} epochs "
                 + (f"({resumed} of them from the checkpoint) " if resumed else "")

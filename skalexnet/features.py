@@ -59,7 +59,9 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
         a network trained on digits 0-4, pool5 features beat raw pixels for an MLP at 131 and
         lose at 67 (see the README).
     batch_size : int, default=64
-        Images per forward pass.
+        Images decoded and resized at a time. The network itself always runs 32 images at a
+        time (the last slice padded), so an image's features are the same bits whatever the
+        batch size and whatever other images X holds.
     resize : {'squash', 'crop'}, default='squash'
         How images reach ``image_size`` (see :class:`AlexNetClassifier`).
     memory : None, str or joblib.Memory, default=None
@@ -241,7 +243,7 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
 
     def _forward(self, X):
         """One pass of X through the feature model (the work that ``memory`` saves)."""
-        return self._predict_batches(_BatchPredictor(self.model_, self.n_features_out_), X)
+        return self._predict_batches(self.model_, X)
 
     def get_feature_names_out(self, input_features=None):
         """Names ``<layer>_<index>`` (``<layer>_<pooling>_<channel>`` when pooled).
@@ -256,7 +258,7 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
         names : ndarray of str
         """
         check_is_fitted(self, "model_")
-        names = []
+        names: list[str] = []
         for name, output in zip(self._layers(), self.model_.outputs, strict=True):
             pooled = self.pooling is not None and len(self.feature_shapes_[name]) == 3
             prefix = f"{name}_{self.pooling}" if pooled else name
@@ -273,46 +275,3 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
 def _extract(extractor, X, data_key, weights_key, params, backend):
     """The cached unit of work; every argument but the first two forms the cache key."""
     return extractor._forward(X)
-
-
-# Images per forward pass, whatever the batch size: 25,000 JPEG files to pool5 at 227 pixels ran
-# at 449 images/s 32 at a time, against 412 for 64 and 406 for 16 (2-core AMX Xeon: activations
-# that stay in cache), and peaked at 1471 MB resident against 1572 for 64.
-FORWARD_IMAGES = 32
-
-
-class _BatchPredictor:
-    """The feature model run batch by batch, each batch's features written into one array.
-
-    Keras's ``predict`` keeps every batch's outputs until the end and then concatenates them:
-    twice the features at its peak, 1.8 GB for the pool5 features of 25,000 images at 227x227.
-    Here the features are allocated once and nothing else grows with the number of images: one
-    batch of images, and the activations of ``FORWARD_IMAGES`` of them.
-    """
-
-    def __init__(self, model: keras.Model, n_features: int):
-        self.model = model
-        self.n_features = n_features
-
-    def predict(self, batches, verbose=0) -> np.ndarray:
-        """Float32 features of every image the batches visit (padding included, which the
-        caller drops)."""
-        features = np.empty((len(batches.order), self.n_features), dtype=np.float32)
-        progress = keras.utils.Progbar(len(batches), verbose=verbose) if verbose else None
-        start = 0
-        for index in range(len(batches)):
-            x = batches[index][0]
-            for chunk in range(0, len(x), FORWARD_IMAGES):
-                self._write(features, start + chunk, x[chunk : chunk + FORWARD_IMAGES])
-            start += len(x)
-            if progress is not None:
-                progress.update(index + 1)
-        return features
-
-    def _write(self, features, start, x):
-        outputs = self.model.predict_on_batch(x)
-        rows, column = slice(start, start + len(x)), 0
-        for output in outputs if isinstance(outputs, list) else [outputs]:
-            width = int(np.prod(output.shape[1:]))
-            features[rows, column : column + width] = output.reshape(len(x), width)
-            column += width

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from skalexnet._cpu import vector_isa
 from skalexnet.experiments import TASKS, demo_schedule, run_demo
 
 # A demo-sized run in seconds: one pretraining epoch, 4 training and 4 test images a digit.
@@ -61,6 +62,8 @@ def test_demo_report_names_what_it_ran_on_and_no_temporary_path(two_tiny_demos):
     assert "trained on the 901 digits 0-4" in report
     assert "skalexnet-demo-" not in report  # the temporary folder is gone after the run
     assert "torch threads: 2" in report
+    # The sums round by the vector unit: the report says which one computed them.
+    assert f"vector ISA (oneDNN): {vector_isa()}" in report
 
 
 def test_quiet_demo_prints_a_few_lines_ending_with_the_comparison(two_tiny_demos):

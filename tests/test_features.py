@@ -143,17 +143,6 @@ def test_transform_is_deterministic_float32(fitted, digits_5_to_9):
     np.testing.assert_array_equal(first, second)
 
 
-def test_transform_batch_by_batch_equals_keras_predict(fitted, digits_5_to_9):
-    # transform writes each batch's features into one array (Keras's predict would hold all
-    # the outputs twice); here 100 images: rows 0-63, then 64-99 from the short last batch.
-    X, _, _, _ = digits_5_to_9
-    batches = fitted._batches(fitted._validate_X(X, reset=False)[0])
-    images = np.concatenate([batches[i][0] for i in range(len(batches))])
-    expected = fitted.model_.predict(images, batch_size=fitted.batch_size, verbose=0)
-    assert len(batches) == 2
-    np.testing.assert_array_equal(fitted.transform(X), expected)
-
-
 def test_several_layers_equal_the_single_layer_calls_concatenated(
     digits_0_to_4_network, digits_5_to_9
 ):

@@ -8,7 +8,7 @@ from sklearn.datasets import load_sample_images
 
 from skalexnet import AlexNetClassifier, AlexNetFeatureExtractor, build_alexnet
 from skalexnet._data import resize_array
-from skalexnet.features import FORWARD_IMAGES, _BatchPredictor
+from skalexnet._predict import FORWARD_IMAGES, SlicedPredictor
 
 SIZE = 67  # pool5 is 1x1 at 67 pixels: the smallest network, the fastest test
 CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
@@ -56,8 +56,11 @@ def test_random_weights_and_features_are_those_of_the_whole_network(photos, laye
             for mine, theirs in zip(layer_of_both.get_weights(), expected, strict=True):
                 np.testing.assert_array_equal(mine, theirs)
     truncated = keras.Model(whole.input, whole.get_layer(layer).output)
-    expected = truncated.predict(photos.astype(np.float32), verbose=0).reshape(len(photos), -1)
-    np.testing.assert_allclose(extractor.transform(photos), expected, rtol=1e-6, atol=1e-6)
+    # The same shape of batch as transform's padded slice: another would round otherwise.
+    padded = np.zeros((FORWARD_IMAGES, *photos.shape[1:]), dtype=np.float32)
+    padded[: len(photos)] = photos
+    expected = np.asarray(truncated.predict_on_batch(padded))[: len(photos)]
+    np.testing.assert_array_equal(extractor.transform(photos), expected.reshape(len(photos), -1))
 
 
 def test_a_network_built_part_way_has_the_weights_of_the_whole_one():
@@ -145,6 +148,8 @@ class _CountingBatches:
 class _RecordingModel:
     """Stands for the feature model: returns each image's row number twice, records sizes."""
 
+    outputs = [keras.KerasTensor((None, 2))]
+
     def __init__(self):
         self.forward_sizes = []
 
@@ -155,9 +160,10 @@ class _RecordingModel:
 
 def test_batches_are_loaded_one_at_a_time_and_run_in_slices_of_forward_images():
     # Whatever the number of batches, transform holds the batch the network works on and the
-    # activations of FORWARD_IMAGES images at most: the features are all that grows.
+    # activations of FORWARD_IMAGES images: the features are all that grows. Each batch of 80
+    # runs as 32 + 32 + 16 padded to 32, and the padding's outputs are dropped.
     batches, model = _CountingBatches(5, 80), _RecordingModel()
-    features = _BatchPredictor(model, n_features=2).predict(batches)
+    features = SlicedPredictor(model).predict(batches)
     assert batches.most_ahead == 1
-    assert max(model.forward_sizes) == FORWARD_IMAGES and sum(model.forward_sizes) == 400
+    assert model.forward_sizes == [FORWARD_IMAGES] * 15
     np.testing.assert_array_equal(features, np.repeat(np.arange(400.0)[:, None], 2, axis=1))

@@ -201,3 +201,29 @@ def test_networks_fold_the_scaling_into_conv1_unless_padding_comes_between():
         assert model.get_layer("preprocess").folded is folded
         scaling = model.get_layer("conv1").input_scaling
         assert (scaling is not None) is folded
+
+
+def test_alexnet_dense_trains_as_dense_and_infers_the_same_sums_row_by_row():
+    # fc8's few columns: inference pads the kernel so that BLAS treats every row alike; training
+    # computes exactly as Dense.
+    from skalexnet._layers import AlexNetDense
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 4096)).astype(np.float32)
+    narrow, plain = AlexNetDense(5, name="fc8"), keras.layers.Dense(5)
+    narrow.build(x.shape), plain.build(x.shape)
+    plain.set_weights(
+        [rng.normal(size=(4096, 5)).astype(np.float32), rng.normal(size=5).astype(np.float32)]
+    )
+    narrow.set_weights(plain.get_weights())
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(narrow(x, training=True)),
+        keras.ops.convert_to_numpy(plain(x, training=True)),
+    )
+    inferred = keras.ops.convert_to_numpy(narrow(x, training=False))
+    np.testing.assert_allclose(
+        inferred, x @ plain.get_weights()[0] + plain.get_weights()[1], rtol=1e-4, atol=1e-3
+    )
+    for shift in range(1, 32):
+        rolled = keras.ops.convert_to_numpy(narrow(np.roll(x, shift, axis=0), training=False))
+        np.testing.assert_array_equal(rolled, np.roll(inferred, shift, axis=0), err_msg=shift)

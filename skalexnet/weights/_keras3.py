@@ -43,7 +43,8 @@ BUILT_LAYERS = {
     "avgpool": ("AdaptiveAveragePooling2D",),
     "flatten": ("Flatten",),
     **{f"drop{index}": ("Dropout",) for index in (6, 7)},
-    **{f"fc{index}": ("Dense",) for index in (6, 7, 8)},
+    **{f"fc{index}": ("Dense",) for index in (6, 7)},
+    "fc8": ("AlexNetDense", "Dense"),
     "prob": ("Activation", "Softmax"),
 }
 MODEL_CLASSES = ("Functional", "Sequential", "Model")
