@@ -24,6 +24,7 @@ from ._network import ARCHITECTURES, min_image_size
 from ._params import CHOICE_PARAMS, NONE_ALLOWED, NUMERIC_PARAMS, check_choice, check_number
 from ._precision import layer_dtypes, resolve_precision
 from ._predict import SlicedPredictor
+from ._progress import keras_verbose
 
 PREDICT_BATCH_SIZE = 64
 
@@ -182,6 +183,6 @@ class AlexNetBase(BaseEstimator):
         images, _ = self._validate_X(X, reset=False)
         predictor = SlicedPredictor(model, devices=self._n_devices())
         with self._distribution_scope():
-            outputs = predictor.predict(self._batches(images), verbose=self.verbose)
+            outputs = predictor.predict(self._batches(images), verbose=keras_verbose(self.verbose))
         # Data-parallel prediction pads the last batch; the padding's outputs go.
         return outputs[: len(images.usable)]

@@ -9,6 +9,7 @@ from sklearn.utils import check_scalar
 from ._learning_rates import LR_SCHEDULES
 from ._network import ARCHITECTURES
 from ._precision import PRECISIONS
+from ._progress import VERBOSE
 
 # The largest image_size accepted. AlexNet's fc6 grows with the square of the input: at 1024 it
 # holds 256 * 31 * 31 * 4096 = 1.0e9 weights (4 GB in float32, as much again for SGD's momentum);
@@ -40,6 +41,7 @@ CHOICE_PARAMS = {
     "precision": PRECISIONS,
     "distribution": (None, "data_parallel"),
     "lr_schedule": LR_SCHEDULES,
+    "verbose": VERBOSE,
 }
 
 

@@ -23,6 +23,7 @@ from ._checkpoint import (
 from ._learning_rates import RoundSchedule, layer_rate_multipliers
 from ._network import WEIGHTED_LAYERS
 from ._optimizer import SGD
+from ._progress import keras_verbose
 from ._state import seeded
 
 
@@ -210,7 +211,7 @@ class AlexNetTrainer(AlexNetBase):
                 # The batches shuffle themselves, seeded; Keras would reorder them again with
                 # Python's process-wide random, which other threads (Dask's event loop) share.
                 shuffle=False,
-                verbose=self.verbose,
+                verbose=keras_verbose(self.verbose),
                 callbacks=callbacks,
             )
         stopped_early = self.n_epochs_ - first < remaining

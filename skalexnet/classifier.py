@@ -138,8 +138,13 @@ class AlexNetClassifier(ClassifierMixin, AlexNetTrainer):
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, dropout, shuffling and augmentation. The same seed on the
         same backend and data gives the same predictions.
-    verbose : int, default=0
-        0 is silent, 1 shows Keras's progress bar, 2 one line per epoch.
+    verbose : {0, 1, 2}, default=0
+        0 is silent. 1 shows progress where it is read: Keras's progress bar when
+        ``sys.stdout`` is a terminal (or a Jupyter notebook), and otherwise (a log file, CI
+        output) what 2 shows, so that no ``\\r`` redraws or ANSI colour codes end up in a file.
+        2 writes Keras's one summary line per epoch (after its ``Epoch i/n`` line) wherever the
+        output goes. ``predict`` and ``predict_proba`` follow the same rule (with 2: one line
+        when done).
 
     Attributes
     ----------
