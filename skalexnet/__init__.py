@@ -13,17 +13,20 @@ from .exceptions import ImageReadError, UnsafeWeightFileError, WeightFileError  
 from .export import export_onnx  # noqa: E402
 from .features import AlexNetFeatureExtractor  # noqa: E402
 from .finetuner import AlexNetFineTuner  # noqa: E402
+from .lr_finder import LRFinderResult, lr_find  # noqa: E402
 
 __all__ = [
     "AlexNetClassifier",
     "AlexNetFeatureExtractor",
     "AlexNetFineTuner",
     "ImageReadError",
+    "LRFinderResult",
     "UnsafeWeightFileError",
     "WeightFileError",
     "__version__",
     "build_alexnet",
     "export_onnx",
     "load_image_folder",
+    "lr_find",
     "min_image_size",
 ]

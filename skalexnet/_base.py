@@ -21,9 +21,10 @@ from ._data import (
     check_loading_options,
 )
 from ._network import ARCHITECTURES, min_image_size
-from ._params import CHOICE_PARAMS, NUMERIC_PARAMS, check_choice, check_number
+from ._params import CHOICE_PARAMS, NONE_ALLOWED, NUMERIC_PARAMS, check_choice, check_number
 from ._precision import layer_dtypes, resolve_precision
 from ._predict import SlicedPredictor
+from ._progress import keras_verbose
 
 PREDICT_BATCH_SIZE = 64
 
@@ -36,7 +37,7 @@ class AlexNetBase(BaseEstimator):
         """Check every parameter the estimator has, before any network is built (fit calls it
         first). Not ``_validate_params``, which is scikit-learn's own method."""
         for name, (kind, low, high, bounds) in NUMERIC_PARAMS.items():
-            if hasattr(self, name):
+            if hasattr(self, name) and not (name in NONE_ALLOWED and getattr(self, name) is None):
                 check_number(name, getattr(self, name), kind, low, high, bounds)
         for name, choices in CHOICE_PARAMS.items():
             if hasattr(self, name):
@@ -182,6 +183,6 @@ class AlexNetBase(BaseEstimator):
         images, _ = self._validate_X(X, reset=False)
         predictor = SlicedPredictor(model, devices=self._n_devices())
         with self._distribution_scope():
-            outputs = predictor.predict(self._batches(images), verbose=self.verbose)
+            outputs = predictor.predict(self._batches(images), verbose=keras_verbose(self.verbose))
         # Data-parallel prediction pads the last batch; the padding's outputs go.
         return outputs[: len(images.usable)]

@@ -26,6 +26,7 @@ FORMAT_VERSION = 1
 
 # Parameters that change how training is watched or stored, not what it computes.
 NOT_CONFIGURATION = ("verbose", "callbacks", "checkpoint_dir", "warm_start", "cache")
+UNSET_IS_UNCHANGED = ("layer_lr_decay", "lr_schedule")
 
 
 @dataclass
@@ -93,6 +94,11 @@ def configuration(estimator) -> dict:
     """What the estimator computes with, as comparable strings (``repr`` of each parameter)."""
     params = estimator.get_params(deep=False)
     config = {name: repr(value) for name, value in params.items() if name not in NOT_CONFIGURATION}
+    for name in UNSET_IS_UNCHANGED:
+        if config.get(name) == "None":
+            # Parameters added since checkpoints were first written: at their default they
+            # train as before, and a checkpoint written before they existed still resumes.
+            del config[name]
     if "weights" in params:
         config["weights"] = repr(weights_key(params["weights"]))
     if not (params.get("random_state") is None or isinstance(params["random_state"], int)):

@@ -16,9 +16,28 @@ class SGD(keras.optimizers.SGD):
     ``g = -lr * grad`` and a learning rate of -1: the state (Keras's velocity) and every step are
     Keras's, to float rounding. Other backends, and weights that are not all float32 tensors on
     one device, take Keras's own update.
+
+    ``layer_rates`` (``{layer name: factor}``) trains a layer's variables at ``factor`` times
+    the learning rate; it scales their gradients, which for SGD with momentum is the same step
+    (the velocity is linear in the gradient), and leaves both update paths as they are.
     """
 
+    def __init__(self, *args, layer_rates=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.layer_rates = dict(layer_rates or {})
+
+    def get_config(self):
+        return {**super().get_config(), "layer_rates": self.layer_rates}
+
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        if self.layer_rates:
+            grads = [
+                grad * self.layer_rates.get(_layer_of(variable), 1.0)
+                for grad, variable in zip(grads, trainable_variables, strict=True)
+            ]
+        self._update(grads, trainable_variables, learning_rate)
+
+    def _update(self, grads, trainable_variables, learning_rate):
         if not _fused_update_applies(trainable_variables):
             return super()._backend_update_step(grads, trainable_variables, learning_rate)
         import torch
@@ -46,6 +65,12 @@ class SGD(keras.optimizers.SGD):
                 is_first_step=False,
                 grad_scale=grad_scale.to(weights[0].device),
             )
+
+
+def _layer_of(variable) -> str:
+    # Keras 3 paths read "layer/kernel" (a model's name may come first: "model/layer/kernel").
+    parts = variable.path.split("/")
+    return parts[-2] if len(parts) > 1 else parts[0]
 
 
 def _fused_update_applies(variables) -> bool:

@@ -6,8 +6,10 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils import check_scalar
 
+from ._learning_rates import LR_SCHEDULES
 from ._network import ARCHITECTURES
 from ._precision import PRECISIONS
+from ._progress import VERBOSE
 
 # The largest image_size accepted. AlexNet's fc6 grows with the square of the input: at 1024 it
 # holds 256 * 31 * 31 * 4096 = 1.0e9 weights (4 GB in float32, as much again for SGD's momentum);
@@ -25,7 +27,11 @@ NUMERIC_PARAMS = {
     "decay": (Real, 0, None, "left"),
     "n_iter_no_change": (Integral, 1, None, "left"),
     "validation_fraction": (Real, 0, 1, "neither"),
+    # Each layer below the top trains at this factor of the one above: 1 (or None) is one rate.
+    "layer_lr_decay": (Real, 0, 1, "right"),
 }
+# Numeric parameters for which None means "not used" and is not checked.
+NONE_ALLOWED = {"layer_lr_decay"}
 # name -> the values it may take.
 CHOICE_PARAMS = {
     "arch": (None, *ARCHITECTURES),
@@ -34,6 +40,8 @@ CHOICE_PARAMS = {
     "early_stopping": (True, False),
     "precision": PRECISIONS,
     "distribution": (None, "data_parallel"),
+    "lr_schedule": LR_SCHEDULES,
+    "verbose": VERBOSE,
 }
 
 

@@ -20,8 +20,10 @@ from ._checkpoint import (
     read_checkpoint,
     write_checkpoint,
 )
+from ._learning_rates import RoundSchedule, layer_rate_multipliers
 from ._network import WEIGHTED_LAYERS
 from ._optimizer import SGD
+from ._progress import keras_verbose
 from ._state import seeded
 
 
@@ -65,23 +67,42 @@ class AlexNetTrainer(AlexNetBase):
 
     # -- training ----------------------------------------------------------------------------
 
-    def _optimizer(self, learning_rate):
+    def _optimizer(self, learning_rate, round_steps=1):
         # Keras 1's SGD decay, lr / (1 + decay * iterations), is exactly InverseTimeDecay; without
         # decay a plain number, which callbacks (ReduceLROnPlateau) can set.
         # Keras's SGD takes Python floats only; the checks let ints and NumPy numbers through.
         learning_rate = float(learning_rate)
-        if self.decay > 0:
+        schedule = getattr(self, "lr_schedule", None)
+        if schedule is not None:
+            learning_rate = RoundSchedule(learning_rate, schedule, round_steps, float(self.decay))
+        elif self.decay > 0:
             learning_rate = keras.optimizers.schedules.InverseTimeDecay(
                 learning_rate, 1, float(self.decay)
             )
-        return SGD(learning_rate, momentum=float(self.momentum), nesterov=self.nesterov)
+        layer_rates = layer_rate_multipliers(
+            getattr(self, "layer_lr_decay", None), getattr(self, "trainable_layers_", ())
+        )
+        return SGD(
+            learning_rate,
+            momentum=float(self.momentum),
+            nesterov=self.nesterov,
+            layer_rates=layer_rates,
+        )
 
     def _user_callbacks(self, total_epochs):
         """The ``callbacks`` parameter, wrapped to see the whole call of fit as one run."""
         callbacks = list(self.callbacks or ())
         setting_lr = (keras.callbacks.ReduceLROnPlateau, keras.callbacks.LearningRateScheduler)
-        if self.decay > 0 and any(isinstance(c, setting_lr) for c in callbacks):
+        if any(isinstance(c, setting_lr) for c in callbacks):
             name = next(type(c).__name__ for c in callbacks if isinstance(c, setting_lr))
+            schedule = getattr(self, "lr_schedule", None)
+            if schedule is not None:
+                raise ValueError(
+                    f"callbacks holds a {name}, which sets the optimizer's learning rate; with "
+                    f"lr_schedule={schedule!r} the learning rate follows that schedule, which a "
+                    f"callback cannot set. Use lr_schedule=None (and decay=0) with {name}."
+                )
+        if self.decay > 0 and any(isinstance(c, setting_lr) for c in callbacks):
             raise ValueError(
                 f"callbacks holds a {name}, which sets the optimizer's learning rate; with "
                 f"decay={self.decay!r} the learning rate is Keras 1's decay schedule, which a "
@@ -97,9 +118,9 @@ class AlexNetTrainer(AlexNetBase):
             return None
         return last_round, [keras.ops.convert_to_numpy(v.value) for v in optimizer.variables]
 
-    def _compile(self, learning_rate):
+    def _compile(self, learning_rate, round_steps=1):
         self.model_.compile(
-            optimizer=self._optimizer(learning_rate),
+            optimizer=self._optimizer(learning_rate, round_steps),
             loss=self.loss,
             metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
         )
@@ -166,7 +187,8 @@ class AlexNetTrainer(AlexNetBase):
         if epochs_done == 0:
             self._start_round(training_round, round_index)
         # A change of layer.trainable only takes effect once the model is compiled again.
-        self._compile(training_round.learning_rate)
+        # A schedule spans the whole round (all its epochs), also when the round is resumed.
+        self._compile(training_round.learning_rate, training_round.epochs * len(train))
         self._build_compiled(train)
         self._restore_optimizer_state(training_round)
         self._last_round = training_round
@@ -189,7 +211,7 @@ class AlexNetTrainer(AlexNetBase):
                 # The batches shuffle themselves, seeded; Keras would reorder them again with
                 # Python's process-wide random, which other threads (Dask's event loop) share.
                 shuffle=False,
-                verbose=self.verbose,
+                verbose=keras_verbose(self.verbose),
                 callbacks=callbacks,
             )
         stopped_early = self.n_epochs_ - first < remaining

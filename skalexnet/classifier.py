@@ -51,6 +51,18 @@ class AlexNetClassifier(ClassifierMixin, AlexNetTrainer):
         Keras 1's decay: the learning rate at step t is ``learning_rate / (1 + decay * t)``.
         With ``decay=0`` the learning rate is a plain number that callbacks such as
         ``ReduceLROnPlateau`` can set; with ``decay > 0`` such callbacks are refused.
+    layer_lr_decay : float in (0, 1] or None, default=None
+        Per-layer learning rates, as timm's ``--layer-decay`` and fastai's ``slice(lr)``: the
+        top trainable weighted layer trains at the learning rate, each trainable one below at
+        ``layer_lr_decay`` times the rate of the one above (frozen layers are not counted).
+        None or 1.0: one rate for all, as before.
+    lr_schedule : {'cosine', 'one_cycle'} or None, default=None
+        The learning rate's course over a round (all of its epochs): 'cosine' falls from the
+        learning rate to 0; 'one_cycle' rises from rate/25 to the rate over the first quarter,
+        then falls to rate/2.5e5 (torch's ``OneCycleLR``). Each round of the fine-tuner, each
+        warm-start call of ``fit`` and each call of ``partial_fit`` (one epoch) starts the
+        schedule afresh. ``decay`` still applies on top; callbacks that set the learning rate
+        (``ReduceLROnPlateau``, ``LearningRateScheduler``) are refused. None: a constant rate.
     loss : {'categorical_crossentropy', 'mse'}, default='categorical_crossentropy'
         Training loss on one-hot targets; 'mse' is what the study used.
     augment : {'study', 'paper', None} or dict, default='study'
@@ -126,8 +138,13 @@ class AlexNetClassifier(ClassifierMixin, AlexNetTrainer):
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, dropout, shuffling and augmentation. The same seed on the
         same backend and data gives the same predictions.
-    verbose : int, default=0
-        0 is silent, 1 shows Keras's progress bar, 2 one line per epoch.
+    verbose : {0, 1, 2}, default=0
+        0 is silent. 1 shows progress where it is read: Keras's progress bar when
+        ``sys.stdout`` is a terminal (or a Jupyter notebook), and otherwise (a log file, CI
+        output) what 2 shows, so that no ``\\r`` redraws or ANSI colour codes end up in a file.
+        2 writes Keras's one summary line per epoch (after its ``Epoch i/n`` line) wherever the
+        output goes. ``predict`` and ``predict_proba`` follow the same rule (with 2: one line
+        when done).
 
     Attributes
     ----------
@@ -188,6 +205,8 @@ class AlexNetClassifier(ClassifierMixin, AlexNetTrainer):
         momentum=0.9,
         nesterov=True,
         decay=1e-6,
+        layer_lr_decay=None,
+        lr_schedule=None,
         loss="categorical_crossentropy",
         augment="study",
         resize="squash",
@@ -214,6 +233,8 @@ class AlexNetClassifier(ClassifierMixin, AlexNetTrainer):
         self.momentum = momentum
         self.nesterov = nesterov
         self.decay = decay
+        self.layer_lr_decay = layer_lr_decay
+        self.lr_schedule = lr_schedule
         self.loss = loss
         self.augment = augment
         self.resize = resize

@@ -62,8 +62,9 @@ class Settings:
         Seeds every estimator and the MLP's batches.
     weights : str or None, default='imagenet'
         Pretrained weights for fine-tuning and features: 'imagenet' or a file.
-    verbose : int, default=1
-        Keras progress bars when 1.
+    verbose : {0, 1, 2}, default=1
+        Passed to every estimator: with 1, Keras's progress bars on a terminal and one line per
+        epoch in a log file or CI output (see :class:`~skalexnet.AlexNetClassifier`).
     """
 
     epochs: int = 80
@@ -467,8 +468,9 @@ def run_demo(
         Epochs of each task.
     seed : int, default=0
         Seeds the data split, the pretraining and every estimator.
-    verbose : int, default=1
-        Keras progress bars when 1.
+    verbose : {0, 1, 2}, default=1
+        Passed to every estimator: with 1, Keras's progress bars on a terminal and one line per
+        epoch in a log file or CI output (see :class:`~skalexnet.AlexNetClassifier`).
     log : callable, default=print
         Receives the summary lines.
     train_per_class, test_per_class : int, default=10, 60

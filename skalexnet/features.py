@@ -76,8 +76,10 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
     random_state : int, RandomState instance or None, default=None
         Seeds the random weights of ``weights=None``: the same seed builds the same network
         and gives the same features. Pretrained weights draw nothing from it.
-    verbose : int, default=0
-        1 shows Keras's progress bar while extracting.
+    verbose : {0, 1, 2}, default=0
+        0 is silent. 1 shows progress while extracting: Keras's progress bar when
+        ``sys.stdout`` is a terminal (or a Jupyter notebook), one line when done otherwise (a
+        log file, CI output), as 2 always does.
 
     Attributes
     ----------

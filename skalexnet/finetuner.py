@@ -67,9 +67,10 @@ class AlexNetFineTuner(AlexNetClassifier):
         Rounds of (lowest trainable layer, epochs, learning rate).
     arch : {'original', 'caffe', 'torchvision'} or None, default=None
         None follows the weights; an explicit value that contradicts them is an error.
-    image_size, batch_size, momentum, nesterov, decay, loss, augment, resize, cache, on_error,\
-class_weight, early_stopping, validation_fraction, n_iter_no_change, callbacks, checkpoint_dir,\
-precision, distribution, warm_start, random_state, verbose
+    image_size, batch_size, momentum, nesterov, decay, layer_lr_decay, lr_schedule, loss, \
+augment, resize, cache, on_error, class_weight, early_stopping, validation_fraction, \
+n_iter_no_change, callbacks, checkpoint_dir, precision, distribution, warm_start, \
+random_state, verbose
         As for :class:`AlexNetClassifier`. Early stopping ends a round, not the schedule: the
         next round starts from the best epoch's weights. A checkpoint records the round too.
         ``callbacks`` see the whole schedule as one run (one ``CSVLogger`` file, epochs numbered
@@ -117,6 +118,8 @@ precision, distribution, warm_start, random_state, verbose
         momentum=0.9,
         nesterov=True,
         decay=1e-6,
+        layer_lr_decay=None,
+        lr_schedule=None,
         loss="categorical_crossentropy",
         augment="study",
         resize="squash",
@@ -142,6 +145,8 @@ precision, distribution, warm_start, random_state, verbose
         self.momentum = momentum
         self.nesterov = nesterov
         self.decay = decay
+        self.layer_lr_decay = layer_lr_decay
+        self.lr_schedule = lr_schedule
         self.loss = loss
         self.augment = augment
         self.resize = resize

@@ -1,0 +1,196 @@
+"""layer_lr_decay and lr_schedule: the rates each layer and each step actually train at."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+from digits import DIGITS_IMAGE_SIZE
+from test_optimizer import digits_model
+
+from skalexnet import AlexNetClassifier, AlexNetFineTuner
+from skalexnet._learning_rates import ONE_CYCLE_DIV, ONE_CYCLE_FINAL_DIV, ONE_CYCLE_WARMUP
+from skalexnet._optimizer import SGD
+
+COMMON = {"image_size": DIGITS_IMAGE_SIZE, "batch_size": 16, "augment": None, "random_state": 0}
+
+
+def one_step_update(first_layer_rate, momentum):
+    """Each weight's change in one SGD step on a batch of digits, the first layer trained at
+    ``first_layer_rate`` times the rate (None: no layer_rates at all)."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = (X[:32] / 16.0).astype("float32")
+    model = digits_model(0)
+    before = [np.asarray(w) for w in model.get_weights()]
+    # Keras numbers layer names per process (dense_3, ...): take this model's own.
+    rates = {} if first_layer_rate is None else {model.layers[0].name: first_layer_rate}
+    optimizer = SGD(0.1, momentum=momentum, nesterov=True, layer_rates=rates)
+    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(True))
+    model.train_on_batch(X, y[:32])
+    return [np.asarray(w) - b for w, b in zip(model.get_weights(), before, strict=True)]
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_layer_rates_scale_each_layers_step(momentum):
+    plain = one_step_update(None, momentum)
+    scaled = one_step_update(0.25, momentum)
+    # kernel and bias of the first layer moved a quarter as far; the second as far as before.
+    # atol: a weight's change read as (after - before) is rounded to the weights' float32 ulp
+    # (7e-9 measured), against steps of up to 5e-3.
+    for index in (0, 1):
+        np.testing.assert_allclose(scaled[index], 0.25 * plain[index], rtol=1e-5, atol=1e-7)
+    for index in (2, 3):
+        np.testing.assert_allclose(scaled[index], plain[index], rtol=1e-5, atol=1e-7)
+    assert np.abs(plain[0]).max() > 1e-4
+
+
+def test_layer_rates_are_saved_with_the_optimizer():
+    optimizer = SGD(0.1, layer_rates={"fc7": 0.5})
+    assert SGD.from_config(optimizer.get_config()).layer_rates == {"fc7": 0.5}
+
+
+def test_fine_tuner_halves_the_rate_per_trainable_layer_below_the_top(
+    digits_0_to_4_network, digits_5_to_9
+):
+    X_train, y_train, _, _ = digits_5_to_9
+    tuner = AlexNetFineTuner(
+        weights=str(digits_0_to_4_network),
+        schedule=[("fc6", 1, 0.01)],
+        layer_lr_decay=0.5,
+        **COMMON,
+    ).fit(X_train[:32], y_train[:32])
+    # Frozen layers (conv1-conv5) take no part: fc8 is the top, fc6 two below it.
+    assert tuner.model_.optimizer.layer_rates == {"fc6": 0.25, "fc7": 0.5, "fc8": 1.0}
+
+
+class RateRecorder(keras.callbacks.Callback):
+    """The optimizer's learning rate at each training step."""
+
+    def __init__(self):
+        super().__init__()
+        self.rates = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        optimizer = self.model.optimizer
+        rate = optimizer._get_current_learning_rate()
+        self.rates.append(float(keras.ops.convert_to_numpy(rate)))
+
+
+def expected_rate(kind, rate, step, total):
+    t = (step % total) / total
+    if kind == "cosine":
+        return rate * 0.5 * (1 + math.cos(math.pi * t))
+    low = 1 / ONE_CYCLE_DIV
+    final = low / ONE_CYCLE_FINAL_DIV
+    if t < ONE_CYCLE_WARMUP:
+        return rate * (low + (1 - low) * 0.5 * (1 - math.cos(math.pi * t / ONE_CYCLE_WARMUP)))
+    down = (t - ONE_CYCLE_WARMUP) / (1 - ONE_CYCLE_WARMUP)
+    return rate * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * down)))
+
+
+@pytest.mark.parametrize("kind", ["cosine", "one_cycle"])
+def test_schedule_sets_each_steps_rate_by_its_formula(kind, digits_5_to_9):
+    X_train, y_train, _, _ = digits_5_to_9
+    recorder = RateRecorder()
+    AlexNetClassifier(
+        epochs=2, learning_rate=0.02, decay=0, lr_schedule=kind, callbacks=[recorder], **COMMON
+    ).fit(X_train[:64], y_train[:64])
+    total = len(recorder.rates)
+    assert total == 8  # 2 epochs of 4 batches
+    expected = [expected_rate(kind, 0.02, step, total) for step in range(total)]
+    np.testing.assert_allclose(recorder.rates, expected, rtol=1e-5)
+
+
+def test_schedule_restarts_in_each_fine_tuning_round(digits_0_to_4_network, digits_5_to_9):
+    X_train, y_train, _, _ = digits_5_to_9
+    recorder = RateRecorder()
+    AlexNetFineTuner(
+        weights=str(digits_0_to_4_network),
+        schedule=[("fc8", 1, 0.01), ("fc7", 1, 0.001)],
+        decay=0,
+        lr_schedule="cosine",
+        callbacks=[recorder],
+        **COMMON,
+    ).fit(X_train[:64], y_train[:64])
+    expected = [expected_rate("cosine", r, s, 4) for r in (0.01, 0.001) for s in range(4)]
+    np.testing.assert_allclose(recorder.rates, expected, rtol=1e-5)
+
+
+def test_decay_multiplies_into_the_schedule(digits_5_to_9):
+    X_train, y_train, _, _ = digits_5_to_9
+    recorder = RateRecorder()
+    AlexNetClassifier(
+        epochs=1,
+        learning_rate=0.02,
+        decay=0.1,
+        lr_schedule="cosine",
+        callbacks=[recorder],
+        **COMMON,
+    ).fit(X_train[:64], y_train[:64])
+    expected = [expected_rate("cosine", 0.02, s, 4) / (1 + 0.1 * s) for s in range(4)]
+    np.testing.assert_allclose(recorder.rates, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"lr_schedule": "linear"}, "lr_schedule must be one of"),
+        ({"layer_lr_decay": 0}, "layer_lr_decay"),
+        ({"layer_lr_decay": 1.5}, "layer_lr_decay"),
+        ({"layer_lr_decay": "0.5"}, "layer_lr_decay"),
+        (
+            {"lr_schedule": "cosine", "callbacks": [keras.callbacks.ReduceLROnPlateau()]},
+            "lr_schedule='cosine'",
+        ),
+    ],
+)
+def test_bad_learning_rate_settings_are_named(params, message, digits_5_to_9):
+    X_train, y_train, _, _ = digits_5_to_9
+    with pytest.raises((ValueError, TypeError), match=message):
+        AlexNetClassifier(epochs=1, decay=0, **{**COMMON, **params}).fit(X_train[:32], y_train[:32])
+
+
+def test_default_layer_lr_decay_leaves_one_rate(digits_5_to_9):
+    X_train, y_train, _, _ = digits_5_to_9
+    classifier = AlexNetClassifier(epochs=1, **COMMON).fit(X_train[:32], y_train[:32])
+    assert classifier.model_.optimizer.layer_rates == {}
+
+
+@pytest.mark.comparison
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured: layer_lr_decay=0.5 at the same rates is worse on the digits transfer "
+    "setting (a short budget, where the lower layers gain from training at the full rate)",
+)
+def test_fine_tuning_with_layer_decay_is_no_worse_than_without(
+    digits_0_to_4_network, digits_5_to_9
+):
+    # Issue #24: "fine-tuning with decay is no worse than without (mean of seeds)". Ten images
+    # a digit, as test_finetuner's transfer test; three rounds unfreezing fc6, then conv3.
+    X_train, y_train, X_test, y_test = digits_5_to_9
+    few = np.concatenate([np.flatnonzero(y_train == c)[:10] for c in range(5, 10)])
+    held_out = np.random.default_rng(0).choice(len(X_test), 300, replace=False)
+    schedule = [("fc8", 2, 0.01), ("fc6", 2, 0.01), ("conv3", 2, 0.01)]
+    scores = {}
+    for decay in (None, 0.5):
+        scores[decay] = [
+            AlexNetFineTuner(
+                weights=str(digits_0_to_4_network),
+                schedule=schedule,
+                layer_lr_decay=decay,
+                **{**COMMON, "random_state": seed, "precision": "float32"},
+            )
+            .fit(X_train[few], y_train[few])
+            .score(X_test[held_out], y_test[held_out])
+            for seed in (0, 1, 2)
+        ]
+    print(f"held-out accuracy per seed: {scores}")
+    # Measured (2-core EPYC, float32), seeds 0, 1, 2 (and 3): without decay 0.523, 0.573, 0.633
+    # (0.633), with 0.5 0.450, 0.517, 0.510 (0.523): paired differences -0.073, -0.056, -0.123
+    # (-0.110), their spread (std) 0.03. The margin, 0.05, is that spread's 1.5-fold; the mean
+    # difference, -0.084, lies beyond it. With test_finetuner's two rounds (fc8, then conv1 at
+    # 0.01, 4 epochs), seeds 0-4: 0.700, 0.667, 0.747, 0.507, 0.653 against 0.450, 0.560,
+    # 0.607, 0.573, 0.583 (mean 0.655 against 0.555).
+    assert np.mean(scores[0.5]) >= np.mean(scores[None]) - 0.05
