@@ -35,7 +35,9 @@ TASKS = ("scratch", "finetune", "features")
 class Settings:
     """What a run uses; the defaults are the study's.
 
-    Attributes
+    A dataclass: each parameter is kept as the attribute of its name.
+
+    Parameters
     ----------
     epochs : int, default=80
         Epochs of training from scratch and of the features' MLP; with ``schedule='study'``
@@ -82,6 +84,19 @@ class Settings:
 
 def find_study_folders(data_dir) -> tuple:
     """Load ``DATA_DIR/Train`` and ``DATA_DIR/Test`` (any case), checking they fit together.
+
+    Parameters
+    ----------
+    data_dir : str or path-like
+        The folder holding ``Train`` and ``Test`` (matched in any case), each with one
+        subfolder of images per class, as :func:`~skalexnet.load_image_folder` reads them.
+
+    Returns
+    -------
+    train : sklearn.utils.Bunch
+        ``DATA_DIR/Train`` as :func:`~skalexnet.load_image_folder` returns it.
+    test : sklearn.utils.Bunch
+        ``DATA_DIR/Test``, with the same ``target_names`` as ``train``.
 
     Raises
     ------
@@ -177,7 +192,21 @@ def run_scratch(train, test, settings: Settings) -> TaskResult:
 
 
 def finetune_schedule(epochs: int) -> list:
-    """The study's eight rounds with ``epochs`` spread over them (at least one each)."""
+    """The study's eight rounds with ``epochs`` spread over them (at least one each).
+
+    Parameters
+    ----------
+    epochs : int
+        Fine-tuning's epochs to spread: each round gets ``epochs // 8`` of them, at least one
+        (the remainder of a number that is not a multiple of 8 is left out).
+
+    Returns
+    -------
+    schedule : list of (str, int, float)
+        The rounds as ``(lowest trainable layer, epochs, learning rate)``: fc8 at 1e-2, then
+        fc7, fc6, conv5 ... conv1 at 1e-3, as :class:`~skalexnet.AlexNetFineTuner`'s
+        ``schedule`` takes them.
+    """
     per_round = max(1, epochs // len(STUDY_SCHEDULE))
     return [(layer, per_round, lr) for layer, _, lr in STUDY_SCHEDULE]
 
@@ -381,6 +410,18 @@ def demo_schedule(epochs: int) -> list:
     dozen steps, leaves the network where fc8 put it (0.40 against 0.87 from scratch, the
     previous demo's 16 epochs in bfloat16): the demo trains everything below fc8 at once, at
     the rate scratch gets.
+
+    Parameters
+    ----------
+    epochs : int
+        Fine-tuning's epochs in all: ``epochs // 3`` (at least one) for fc8, the rest for the
+        second round.
+
+    Returns
+    -------
+    schedule : list of (str, int, float)
+        The two rounds as ``(lowest trainable layer, epochs, learning rate)``, as
+        :class:`~skalexnet.AlexNetFineTuner`'s ``schedule`` takes them.
     """
     head = max(1, epochs // 3)
     return [("fc8", head, DEMO_LEARNING_RATE), ("conv1", epochs - head, DEMO_LEARNING_RATE)]

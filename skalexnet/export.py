@@ -44,7 +44,7 @@ def export_onnx(estimator, path) -> "onnx.ModelProto":
     model : onnx.ModelProto
         Input ``image``: uint8 of shape (batch, image_size, image_size, 3), RGB, channels last.
         Outputs: ``label`` (classes from ``classes_``) and ``probabilities`` (batch, n_classes)
-        for a classifier and a Pipeline ending in one; ``features`` (batch, n_features_out_),
+        for a classifier and a Pipeline ending in one; ``features`` (batch, ``n_features_out_``),
         what ``transform`` returns, for an extractor; for other Pipelines, skl2onnx's outputs.
 
     Raises
@@ -119,7 +119,7 @@ def register_skl2onnx() -> None:
     unions, column transformers ...) holding a fitted AlexNetFeatureExtractor into one graph.
     The extractor's input must be a (batch, image_size, image_size, 3) tensor of pixels in
     [0, 255] (``UInt8TensorType`` as :func:`export_onnx` uses, or ``FloatTensorType``); its
-    output is the (batch, n_features_out_) float32 features. :func:`export_onnx` calls it
+    output is the (batch, ``n_features_out_``) float32 features. :func:`export_onnx` calls it
     itself.
 
     Examples

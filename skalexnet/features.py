@@ -233,7 +233,7 @@ class AlexNetFeatureExtractor(TransformerMixin, AlexNetBase):
 
         Returns
         -------
-        features : ndarray of shape (n_samples, n_features_out_), float32
+        features : ndarray of shape (n_samples, ``n_features_out_``), float32
         """
         check_is_fitted(self, "model_")
         memory = check_memory(self.memory)

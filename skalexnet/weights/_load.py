@@ -31,12 +31,31 @@ ACCEPTED = (
 
 
 def detect_format(path) -> str:
-    """Name the weight format of a file: a key of ``READERS``.
+    """Name which of the accepted weight formats a file is in (a key of ``READERS``).
+
+    The format is told from the file's first bytes: an HDF5 file is a convnets-keras or a Keras 3
+    weights file by its groups, a zip archive a ``.keras`` file or a torch ``.pth`` by its
+    members, a legacy torch pickle a ``.pth``, and the ``.onnx`` extension or a protobuf header
+    an ONNX model.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The weight file.
+
+    Returns
+    -------
+    fmt : {'convnets-keras-h5', 'onnx-bvlcalexnet', 'torchvision-pth', 'keras'}
+        The format's name: :func:`read_convnets_keras_h5`, :func:`read_onnx_bvlcalexnet`,
+        :func:`read_torchvision_pth` or :func:`read_keras_weights` reads it, and
+        :func:`load_weights` calls the one it names.
 
     Raises
     ------
     WeightFileError
         When the file is none of the accepted formats, or is unreadable as the one it claims.
+    FileNotFoundError
+        When there is no file at ``path``.
     """
     path = Path(path)
     with open(path, "rb") as f:
