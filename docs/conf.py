@@ -6,6 +6,7 @@ examples run on scikit-learn's digits in their small-data mode.
 """
 
 import os
+import re
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -49,8 +50,11 @@ exclude_patterns = [
 templates_path = ["_templates"]
 
 # -- API reference: autosummary pages from the numpydoc docstrings ---------------------------
+# api.rst's ":template: class.rst" and "function.rst" are _templates/class.rst and function.rst,
+# which say which members a class page documents. No autodoc_default_options: a default
+# "inherited-members" made every ".. automodule:: ... :no-members:" document all of the module's
+# names, imported ones and private helpers included, and overrode the templates' own choice.
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": True}
 autodoc_typehints = "none"  # the docstrings' Parameters sections say the types
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
@@ -89,3 +93,21 @@ html_theme_options = {
 }
 html_static_path = []
 html_show_sourcelink = False
+
+
+# -- scikit-learn's inherited docstrings ----------------------------------------------------------
+# score, fit_transform, get_params and set_params are documented from scikit-learn's docstrings,
+# whose :ref: and :term: roles point into scikit-learn's own user guide and glossary ("Return
+# :ref:`accuracy <accuracy_score>` ..."); nothing is fetched (no intersphinx), so they are made
+# plain text, for objects defined in scikit-learn only.
+_SKLEARN_ROLE = re.compile(r":(?:ref|term):`([^`<]*?)\s*(?:<[^`>]*>)?`")
+
+
+def _plain_sklearn_references(app, what, name, obj, options, lines):
+    module = getattr(obj, "__module__", None) or ""
+    if module == "sklearn" or module.startswith("sklearn."):
+        lines[:] = [_SKLEARN_ROLE.sub(r"\1", line) for line in lines]
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _plain_sklearn_references)
