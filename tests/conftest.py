@@ -1,7 +1,5 @@
 """Shared fixtures. skalexnet is imported first, so that Keras gets an installed backend."""
 
-import os
-
 import pytest
 from digits import (
     TRANSFER_IMAGE_SIZE,
@@ -13,30 +11,6 @@ from digits import (
 
 import skalexnet  # noqa: F401
 from skalexnet import build_alexnet
-
-# Fixtures too slow to build once in each pytest-xdist worker: the tests that use one share a
-# worker (``--dist loadgroup``). The first that a test uses names its group.
-SHARED_FIXTURES = ("digits_0_to_4_network_at_131", "fitted", "run_output", "two_tiny_demos")
-
-
-def pytest_configure(config):
-    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
-    if workers:
-        # The workers share the cores: with torch's default, one thread per core in each,
-        # they would oversubscribe them. Subprocesses that tests start inherit the setting.
-        import torch
-
-        threads = str(max(1, (os.cpu_count() or 1) // int(workers)))
-        os.environ["OMP_NUM_THREADS"] = threads
-        torch.set_num_threads(int(threads))
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        shared = [name for name in SHARED_FIXTURES if name in item.fixturenames]
-        if shared:
-            scope = "session" if shared[0].startswith("digits_") else item.module.__name__
-            item.add_marker(pytest.mark.xdist_group(f"{scope}.{shared[0]}"))
 
 
 @pytest.fixture(scope="session")
