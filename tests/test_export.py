@@ -75,18 +75,15 @@ _LABELS = {
 }
 
 
+# What every estimator fitted here shares: digits at their small size, no augmentation, seeded.
+SMALL = {"image_size": DIGITS_IMAGE_SIZE, "batch_size": 32, "augment": None, "random_state": 0}
+
+
 @pytest.fixture(scope="module", params=["original", "caffe", "torchvision"])
 def fitted_classifier(request):
     X, y = digits_at(DIGITS_IMAGE_SIZE)
-    classifier = AlexNetClassifier(
-        arch=request.param,
-        image_size=DIGITS_IMAGE_SIZE,
-        epochs=1,
-        batch_size=32,
-        augment=None,
-        precision="float32",
-        random_state=0,
-    ).fit(X, _LABELS[request.param](y))
+    classifier = AlexNetClassifier(arch=request.param, epochs=1, precision="float32", **SMALL)
+    classifier.fit(X, _LABELS[request.param](y))
     return classifier, X, export_onnx(classifier, None)
 
 
@@ -110,13 +107,7 @@ def test_fine_tuner_graph_gives_predict_proba(digits_0_to_4_network, digits_5_to
     # not saturated. max abs error 1.2e-7.
     X, y, _, _ = digits_5_to_9
     tuner = AlexNetFineTuner(
-        weights=digits_0_to_4_network,
-        schedule=[("fc8", 1, 1e-2)],
-        image_size=DIGITS_IMAGE_SIZE,
-        batch_size=32,
-        augment=None,
-        precision="float32",
-        random_state=0,
+        weights=digits_0_to_4_network, schedule=[("fc8", 1, 1e-2)], precision="float32", **SMALL
     ).fit(X, y)
     images, _ = digits_at(DIGITS_IMAGE_SIZE, n=40)
     labels, probabilities = run_graph(export_onnx(tuner, None), images)
@@ -131,14 +122,7 @@ def test_bfloat16_classifier_exports_its_float32_network():
     # network's forward pass (max abs error 1.6e-7), and the bfloat16 predictions only within
     # bfloat16's rounding (8.2e-4 measured).
     X, y = digits_at(DIGITS_IMAGE_SIZE, n=32)  # bfloat16 is emulated, slowly, on most CPUs
-    classifier = AlexNetClassifier(
-        image_size=DIGITS_IMAGE_SIZE,
-        epochs=1,
-        batch_size=32,
-        augment=None,
-        precision="bfloat16",
-        random_state=0,
-    ).fit(X, y)
+    classifier = AlexNetClassifier(epochs=1, precision="bfloat16", **SMALL).fit(X, y)
     graph = export_onnx(classifier, None)
     _, probabilities = run_graph(graph, X)
     float32 = AlexNetFeatureExtractor.from_estimator(classifier, layer="prob", precision="float32")
