@@ -37,7 +37,8 @@ class LRFinderResult:
         Each step's own mini-batch loss.
     suggestion : float
         The rate at which the smoothed loss fell fastest (steepest negative slope against
-        ``log(learning_rate)``, before its minimum); where too few steps came before the minimum
+        ``log(learning_rate)``, before its minimum; both past the first tenth of the steps, the
+        smoothing's warm-up); where too few steps came before the minimum
         to tell a slope, a tenth of the rate at the minimum (no less than the first rate).
     diverged : bool
         True when the test stopped early because the loss diverged (the smoothed loss passed
@@ -109,9 +110,10 @@ class _RangeTest(keras.callbacks.Callback):
 
 def _suggestion(rates, losses) -> float:
     """The rate at the steepest fall of the smoothed loss before its minimum, or min/10."""
-    lowest = int(np.argmin(losses))
-    # The first tenth is the smoothing's warm-up, where its estimate still moves by itself.
+    # The first tenth is the smoothing's warm-up, where its estimate is still a batch or two: a
+    # low first batch there would otherwise be the minimum, and the suggestion the first rate.
     skip = len(losses) // 10
+    lowest = skip + int(np.argmin(losses[skip:]))
     if lowest - skip >= 2:
         slopes = np.gradient(losses[skip : lowest + 1], np.log(rates[skip : lowest + 1]))
         return float(rates[skip + int(np.argmin(slopes))])

@@ -80,7 +80,9 @@ def test_suggestion_lies_inside_the_range(found):
     result, _, _ = found
     assert result.learning_rates[0] <= result.suggestion <= result.learning_rates[-1]
     assert result.suggestion in result.learning_rates  # the rate of a step before the minimum
-    assert result.suggestion <= result.learning_rates[np.argmin(result.losses)]
+    warm_up = len(result.losses) // 10  # the minimum is taken past the smoothing's warm-up
+    lowest = warm_up + np.argmin(result.losses[warm_up:])
+    assert result.suggestion <= result.learning_rates[lowest]
 
 
 def test_the_estimator_passed_in_is_unchanged_and_unfitted(found, tuner):
@@ -89,6 +91,22 @@ def test_the_estimator_passed_in_is_unchanged_and_unfitted(found, tuner):
     assert tuner.callbacks is None and tuner.schedule is SCHEDULE
     with pytest.raises(NotFittedError):
         check_is_fitted(tuner)
+
+
+def test_a_low_first_batch_does_not_make_the_suggestion_the_first_rate():
+    # The smoothed curve of this module's range test on a 2-core AMD EPYC with AVX-512 (float32):
+    # its first batch's loss (1.779) is the lowest of the warm-up's and of the whole curve, which
+    # then falls from 2.25 to 1.96 around 2e-2. Taking the minimum over the warm-up too, the
+    # suggestion was the first rate, 1e-5, and training at 1000x it was better, not worse.
+    losses = np.array(
+        [1.779, 1.949, 2.25, 2.198, 2.235, 2.242, 2.246, 2.192, 2.206, 2.201, 2.232, 2.228, 2.21,
+         2.238, 2.229, 2.219, 2.173, 2.13, 2.08, 2.048, 2.007, 1.991, 1.958, 1.975, 2.07, 2.162,
+         2.436, 2.744, 3.1, 3.566]
+    )  # fmt: skip
+    rates = np.geomspace(RANGE["start_lr"], RANGE["end_lr"], RANGE["num_steps"])
+    suggestion = skalexnet.lr_finder._suggestion(rates, losses)
+    assert suggestion == rates[np.argmin(np.gradient(losses[3:23], np.log(rates[3:23]))) + 3]
+    assert 1e-3 < suggestion < rates[22]
 
 
 def test_training_at_1000_times_the_suggestion_is_worse(
@@ -111,9 +129,10 @@ def test_training_at_1000_times_the_suggestion_is_worse(
             for seed in (0, 1, 2)
         ]
     print(f"suggestion {result.suggestion:.3g}; final training losses {final_losses}")
-    # Measured (suggestion 0.0204; seeds 0, 1, 2), the loss of the second epoch: 1.335, 1.253,
-    # 1.245 at the suggestion; 12.89, 9.83, 9.99 at 1000x (20.4), where the cross-entropy
-    # saturates rather than turning NaN. Mean 1.28 against 10.9: a factor 2 leaves room.
+    # Measured (seeds 0, 1, 2), the loss of the second epoch, float32, 2-core AMD EPYC: AVX2
+    # (suggestion 0.0204) 1.335, 1.253, 1.245 at the suggestion, 12.89, 9.83, 9.99 at 1000x;
+    # AVX-512 (0.0329) 1.155, 1.112, 1.128 and 12.89, 9.67, 10.15. At 1000x the cross-entropy
+    # saturates rather than turning NaN. Means 1.28 and 1.13 against 10.9: a factor 2 leaves room.
     assert np.mean(final_losses[1000]) > 2 * np.mean(final_losses[1])
 
 
