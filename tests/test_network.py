@@ -1,4 +1,8 @@
-"""build_alexnet: architecture, sizes, names and backends."""
+"""build_alexnet: architecture, sizes, names and backends.
+
+The tests of shapes, names and counts build through conftest's ``fast_build`` (zeros for the
+He-normal draws, which they do not look at): a full-size network draws 61M values otherwise.
+"""
 
 import json
 import os
@@ -12,47 +16,47 @@ from skalexnet import build_alexnet, min_image_size
 from skalexnet._network import WEIGHTED_LAYERS
 
 
-def test_original_architecture_has_the_studys_parameter_count():
+def test_original_architecture_has_the_studys_parameter_count(fast_build):
     # The study's model.summary() for 2 classes: 56,876,418 (its split layers hold the same).
-    assert build_alexnet("original", n_classes=2).count_params() == 56_876_418
+    assert fast_build("original", n_classes=2).count_params() == 56_876_418
 
 
-def test_torchvision_architecture_has_torchvisions_parameter_count():
+def test_torchvision_architecture_has_torchvisions_parameter_count(fast_build):
     # torchvision.models.alexnet(): num_params=61,100,840.
-    assert build_alexnet("torchvision", n_classes=1000, image_size=224).count_params() == 61_100_840
+    assert fast_build("torchvision", n_classes=1000, image_size=224).count_params() == 61_100_840
 
 
 @pytest.mark.parametrize(
     ("arch", "image_size", "pool5"),
     [("original", 227, 6), ("caffe", 224, 6), ("caffe", 227, 6), ("original", 67, 1)],
 )
-def test_pool5_size(arch, image_size, pool5):
-    model = build_alexnet(arch, n_classes=3, image_size=image_size)
+def test_pool5_size(arch, image_size, pool5, fast_build):
+    model = fast_build(arch, n_classes=3, image_size=image_size)
     assert tuple(model.get_layer("pool5").output.shape[1:]) == (pool5, pool5, 256)
 
 
-def test_layers_are_named_as_in_caffe():
-    names = {layer.name for layer in build_alexnet(n_classes=2, image_size=67).layers}
+def test_layers_are_named_as_in_caffe(fast_build):
+    names = {layer.name for layer in fast_build(n_classes=2, image_size=67).layers}
     expected = set(WEIGHTED_LAYERS) | {"norm1", "norm2", "pool1", "pool2", "pool5", "prob"}
     assert expected <= names
 
 
-def test_original_pools_before_lrn_and_caffe_after():
+def test_original_pools_before_lrn_and_caffe_after(fast_build):
     def order(arch):
-        names = [layer.name for layer in build_alexnet(arch, 2, 67).layers]
+        names = [layer.name for layer in fast_build(arch, 2, 67).layers]
         return names.index("pool1") < names.index("norm1")
 
     assert order("original") and not order("caffe")
 
 
 @pytest.mark.parametrize("arch", ["original", "caffe", "torchvision"])
-def test_smallest_image_size_builds_and_one_less_is_refused(arch):
+def test_smallest_image_size_builds_and_one_less_is_refused(arch, fast_build):
     smallest = min_image_size(arch)
-    model = build_alexnet(arch, n_classes=2, image_size=smallest)
+    model = fast_build(arch, n_classes=2, image_size=smallest)
     x = np.random.default_rng(0).uniform(0, 255, (2, smallest, smallest, 3)).astype("float32")
     assert model.predict(x, verbose=0).shape == (2, 2)
     with pytest.raises(ValueError, match=f"smallest input .* is {smallest}x{smallest}"):
-        build_alexnet(arch, n_classes=2, image_size=smallest - 1)
+        fast_build(arch, n_classes=2, image_size=smallest - 1)
 
 
 def test_original_minimum_is_67():
@@ -87,6 +91,25 @@ def test_seed_alone_fixes_every_initialiser_and_dropout():
             assert not np.array_equal(a.numpy(), c.numpy()), a.path
     dropout_seeds = {first.get_layer(name).seed for name in ("drop6", "drop7")}
     assert None not in dropout_seeds and len(dropout_seeds) == 2
+
+
+def test_the_suites_kept_he_normal_draws_are_kerass_own(seeded_he_normal_draws):
+    # conftest keeps seeded HeNormal draws for the fits that follow: each must equal Keras's own
+    # draw, be a copy that training a variable made from it cannot change, and unseeded
+    # initialisers must draw afresh.
+    import keras
+
+    shape = (5, 5, 3, 8)
+    initializer = keras.initializers.HeNormal(seed=11)
+    drawn = keras.ops.convert_to_numpy(seeded_he_normal_draws.draw(initializer, shape))
+    variable = keras.Variable(initializer(shape))
+    np.testing.assert_array_equal(variable.numpy(), drawn)
+    variable.assign(variable + 1.0)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(initializer(shape)), drawn)
+    first, second = keras.initializers.HeNormal(), keras.initializers.HeNormal()
+    assert not np.array_equal(
+        keras.ops.convert_to_numpy(first(shape)), keras.ops.convert_to_numpy(second(shape))
+    )
 
 
 def test_layers_left_out_of_random_layers_start_at_zero_with_the_others_unchanged():
