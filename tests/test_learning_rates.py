@@ -163,11 +163,16 @@ def test_fine_tuning_with_layer_decay_beats_one_rate_for_every_layer(digits_0_to
     # Issue #24: "fine-tuning with decay is no worse than without (mean of seeds)", on
     # test_finetuner's transfer setting: ten images a class of digits 5-9 at 131 px, the network
     # pretrained on 0-4. Two rounds at the same rate, fc8 for 3 epochs, then every layer for 3.
-    # Measured per seed (0-4), float32, 2-core AMD EPYC (AVX2), without decay against 0.5:
-    # 0.382/0.891, 0.437/0.928, 0.381/0.913, 0.402/0.901, 0.801/0.915: means 0.481 and 0.910,
-    # paired differences 0.11-0.53 (seeds 0-2: 0.51, 0.49, 0.53). At 0.01 every layer unlearns
-    # what it carried over; decay keeps the lower layers' steps small. The margin, 0.2, is below
-    # the mean of any three seeds measured, one of them seed 4's outlier included.
+    # At 0.01 every layer unlearns what it carried over; decay keeps the lower layers' steps
+    # small. Without decay the result swings with rounding, so the figures depend on the vector
+    # unit. Per seed (0-2), float32, 2-core AMD EPYC, without decay against 0.5:
+    #   AVX2 (the CPU's own, or ONEDNN_MAX_CPU_ISA=AVX2 on AVX-512; 1 and 2 threads alike):
+    #     0.382/0.891, 0.437/0.928, 0.381/0.913 (seeds 3, 4: 0.402/0.901, 0.801/0.915)
+    #   ONEDNN_MAX_CPU_ISA=AVX512_CORE, 2 threads: 0.746/0.879, 0.695/0.891, 0.362/0.774
+    #   ONEDNN_MAX_CPU_ISA=AVX512_CORE, 1 thread: 0.572/0.859, 0.861/0.903, 0.682/0.902
+    # Mean paired differences 0.511, 0.247 and 0.183 (sd 0.021, 0.146, 0.127: standard errors
+    # of 0.012, 0.084, 0.073). The margin, 0.05, lies 1.8 standard errors below the smallest
+    # mean measured; the earlier margin of 0.2 failed under AVX512_CORE at 1 thread.
     images, labels = digit_images()
     params = {**COMMON, "image_size": TRANSFER_IMAGE_SIZE, "precision": "float32"}
     scores = {None: [], 0.5: []}
@@ -183,4 +188,4 @@ def test_fine_tuning_with_layer_decay_beats_one_rate_for_every_layer(digits_0_to
             tuner.fit(images[train], labels[train])
             scores[decay].append(round(tuner.score(images[test], labels[test]), 3))
     print(f"digits 5-9, 10 images a class, seeds 0-2, held-out accuracy per decay: {scores}")
-    assert np.mean(scores[0.5]) >= np.mean(scores[None]) + 0.2
+    assert np.mean(scores[0.5]) >= np.mean(scores[None]) + 0.05
