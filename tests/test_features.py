@@ -115,9 +115,13 @@ def test_features_of_unseen_digits_match_raw_pixels_with_a_linear_svm(
     # per draw (20 a class, draws 0-9, float32, 2-core AMD EPYC, AVX2): pool5 +0.014 +0.010
     # -0.004 +0.004 0.000 +0.015 +0.015 +0.016 0.000 -0.005 (mean +0.0065, sd 0.0084), fc7
     # +0.010 +0.006 -0.006 +0.008 +0.006 +0.016 +0.020 +0.016 -0.005 -0.001 (+0.0070, sd 0.0091):
-    # a standard error of 0.003; the margin lies five of them below. With 5 a class, pool5 ties
-    # (+0.0005) and fc7 loses 1.4 points; features of the same network untrained score the same
-    # as pretrained ones (pool5 0.961 against 0.963), so a linear SVM shows no transfer here.
+    # a standard error of 0.003; the margin lies five of them below (AVX2 cap on an AVX-512 CPU:
+    # the same, on 1 and 2 threads). Under ONEDNN_MAX_CPU_ISA=AVX512_CORE the means (pool5/fc7)
+    # are +0.0055/+0.0048 on 1 thread and -0.0004/+0.0040 on 2, where one draw of pool5 lost
+    # 0.059 (sd 0.022, standard error 0.007: the margin lies 1.4 of them below, the thinnest
+    # measured). With 5 a class, pool5 ties (+0.0005) and fc7 loses 1.4 points; features of
+    # the same network untrained score the same as pretrained ones (pool5 0.961 against 0.963),
+    # so a linear SVM shows no transfer here.
     inputs, labels = digits_5_to_9_as_inputs
     accuracy = accuracy_per_draw(LINEAR_SVM, inputs[layer], labels, per_class=20, draws=10)
     difference = np.subtract(accuracy, raw_pixel_svm_accuracy)
